@@ -1,0 +1,194 @@
+"""The DuckDB file: schema, idempotent bulk writes, and the few queries the code needs.
+
+Every other module talks to the database through here (reports go through reports.py), so
+locking, schema and transactions are handled in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from adme.errors import AdmeError
+from adme.spl import Document
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+DEFAULT_DB = Path("data/adme.duckdb")
+
+
+def sql_text(name: str) -> str:
+    """Return the text of `sql/NAME.sql`, the one place SQL lives."""
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise AdmeError(f"no SQL file {path}")
+    return path.read_text()
+
+
+def connect(db_path: str | Path = DEFAULT_DB, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the database and apply the schema.
+
+    A file locked by another process, or one that is not a DuckDB database, becomes a one-line
+    AdmeError instead of a traceback.
+    """
+    db_path = Path(db_path)
+    if read_only and not db_path.exists():
+        raise AdmeError(f"{db_path}: database does not exist (run `adme fetch` first)")
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(db_path), read_only=read_only)
+    except duckdb.IOException as exc:
+        message = str(exc).splitlines()[0]
+        if "lock" in message.lower():
+            raise AdmeError(f"{db_path}: database is locked by another process") from exc
+        raise AdmeError(f"{db_path}: cannot open database: {message}") from exc
+    except duckdb.Error as exc:
+        raise AdmeError(f"{db_path}: cannot open database: {str(exc).splitlines()[0]}") from exc
+    if not read_only:
+        con.execute(sql_text("schema"))
+    return con
+
+
+def text_hash(text: str) -> str:
+    """Key under which identical paragraph texts (generics, label versions) are grouped."""
+    return hashlib.sha1(" ".join(text.lower().split()).encode()).hexdigest()
+
+
+def stored_versions(con: duckdb.DuckDBPyConnection) -> set[tuple[str, int]]:
+    """Every (set_id, version) already stored, so fetch can skip them before parsing."""
+    return {(s, v) for s, v in con.execute("SELECT set_id, version FROM documents").fetchall()}
+
+
+def stored_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """sha256 of every stored document's raw XML, so an identical file is skipped unparsed."""
+    return {h for (h,) in con.execute("SELECT sha256 FROM documents").fetchall()}
+
+
+_DOCUMENT_SCHEMA = pa.schema(
+    [
+        ("document_id", pa.string()),
+        ("set_id", pa.string()),
+        ("version", pa.int32()),
+        ("effective_date", pa.date32()),
+        ("title", pa.string()),
+        ("doc_type", pa.string()),
+        ("source", pa.string()),
+        ("sha256", pa.string()),
+        ("pk_found", pa.string()),
+    ]
+)
+_PARAGRAPH_SCHEMA = pa.schema(
+    [
+        ("paragraph_id", pa.string()),
+        ("document_id", pa.string()),
+        ("set_id", pa.string()),
+        ("version", pa.int32()),
+        ("ordinal", pa.int32()),
+        ("section_path", pa.string()),
+        ("heading", pa.string()),
+        ("text", pa.string()),
+        ("text_hash", pa.string()),
+        ("kind", pa.string()),
+        ("rule_label", pa.string()),
+        ("rule_reason", pa.string()),
+    ]
+)
+
+
+def _document_table(documents: Sequence[Document]) -> pa.Table:
+    rows = [
+        {
+            "document_id": d.document_id,
+            "set_id": d.set_id,
+            "version": d.version,
+            "effective_date": d.effective_date,
+            "title": d.title,
+            "doc_type": d.doc_type,
+            "source": d.source,
+            "sha256": d.sha256,
+            "pk_found": d.pk_found,
+        }
+        for d in documents
+    ]
+    return pa.Table.from_pylist(rows, schema=_DOCUMENT_SCHEMA)
+
+
+def _paragraph_table(documents: Sequence[Document]) -> pa.Table:
+    rows = [
+        {
+            "paragraph_id": f"{d.document_id}/{p.ordinal}",
+            "document_id": d.document_id,
+            "set_id": d.set_id,
+            "version": d.version,
+            "ordinal": p.ordinal,
+            "section_path": p.section_path,
+            "heading": p.heading,
+            "text": p.text,
+            "text_hash": text_hash(p.text),
+            "kind": p.kind,
+            "rule_label": p.rule_label,
+            "rule_reason": p.rule_reason,
+        }
+        for d in documents
+        for p in d.paragraphs
+    ]
+    return pa.Table.from_pylist(rows, schema=_PARAGRAPH_SCHEMA)
+
+
+def write_documents(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> int:
+    """Store documents with their paragraphs in one transaction; return paragraphs added.
+
+    Documents already stored (same document_id, or same set_id and version) are left as they
+    are, so writing a batch twice changes nothing, and a kill mid-batch leaves no half document.
+    """
+    if not documents:
+        return 0
+    unique = list({d.document_id: d for d in documents}.values())
+    doc_table = _document_table(unique)
+    par_table = _paragraph_table(unique)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("incoming_documents", doc_table)
+        con.register("incoming_paragraphs", par_table)
+        new_ids = [
+            r[0]
+            for r in con.execute(
+                """
+                SELECT i.document_id FROM incoming_documents i
+                WHERE NOT EXISTS (SELECT 1 FROM documents d
+                                  WHERE d.document_id = i.document_id
+                                     OR (d.set_id = i.set_id AND d.version = i.version))
+                """
+            ).fetchall()
+        ]
+        added = 0
+        if new_ids:
+            con.register("new_ids", pa.table({"document_id": new_ids}))
+            con.execute(
+                "INSERT INTO documents BY NAME SELECT * FROM incoming_documents "
+                "WHERE document_id IN (SELECT document_id FROM new_ids)"
+            )
+            added = con.execute(
+                "INSERT INTO paragraphs BY NAME SELECT * FROM incoming_paragraphs "
+                "WHERE document_id IN (SELECT document_id FROM new_ids)"
+            ).fetchone()[0]
+            con.unregister("new_ids")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("incoming_documents")
+        con.unregister("incoming_paragraphs")
+    return int(added)
+
+
+def record_rejects(con: duckdb.DuckDBPyConnection, rejects: Iterable[tuple[str, str]]) -> None:
+    """Append (source, reason) rows to `rejects` so failures can be audited later."""
+    rows = list(rejects)
+    if rows:
+        con.executemany("INSERT INTO rejects (source, reason) VALUES (?, ?)", rows)

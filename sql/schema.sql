@@ -1,0 +1,104 @@
+-- adme schema: every table and view. Applied by `adme` on every open; idempotent.
+-- The same file runs unchanged in the duckdb CLI:  duckdb data/adme.duckdb < sql/schema.sql
+
+-- One row per SPL document version (set_id + version is unique).
+CREATE TABLE IF NOT EXISTS documents (
+    document_id    VARCHAR PRIMARY KEY,   -- SPL id/@root
+    set_id         VARCHAR NOT NULL,      -- setId/@root: stable across versions, the join key
+    version        INTEGER NOT NULL,      -- versionNumber/@value
+    effective_date DATE,                  -- effectiveTime/@value
+    title          VARCHAR,
+    doc_type       VARCHAR,               -- LOINC document type, 34391-3 = human prescription
+    source         VARCHAR,               -- file, ZIP member or URL it came from
+    sha256         VARCHAR NOT NULL,      -- content address of the raw XML in the cache
+    pk_found       VARCHAR,               -- how the pharmacokinetics section was found (NULL: none)
+    fetched_at     TIMESTAMP DEFAULT current_timestamp,
+    UNIQUE (set_id, version)
+);
+
+-- One row per pharmacokinetics (LOINC 43682-4) paragraph, list or table.
+CREATE TABLE IF NOT EXISTS paragraphs (
+    paragraph_id VARCHAR PRIMARY KEY,     -- document_id || '/' || ordinal
+    document_id  VARCHAR NOT NULL,
+    set_id       VARCHAR NOT NULL,
+    version      INTEGER NOT NULL,
+    ordinal      INTEGER NOT NULL,        -- position within the document's PK section
+    section_path VARCHAR,                 -- titles from 43682-4 down, joined by ' > '
+    heading      VARCHAR,                 -- title or inline heading the rule used (NULL if none)
+    text         VARCHAR NOT NULL,        -- without that heading, whitespace-normalised
+    text_hash    VARCHAR NOT NULL,        -- sha1 of lower-cased text: duplicate detection
+    kind         VARCHAR NOT NULL,        -- prose | list | table
+    rule_label   VARCHAR,                 -- absorption|distribution|metabolism|excretion|other|NULL
+    rule_reason  VARCHAR                  -- which title or heading decided it
+);
+
+-- Inputs that could not be stored, one line each, so a run can be audited afterwards.
+CREATE TABLE IF NOT EXISTS rejects (
+    source      VARCHAR NOT NULL,
+    reason      VARCHAR NOT NULL,
+    rejected_at TIMESTAMP DEFAULT current_timestamp
+);
+
+-- Newest version of each set_id.
+CREATE OR REPLACE VIEW latest_documents AS
+SELECT * FROM documents
+QUALIFY row_number() OVER (PARTITION BY set_id ORDER BY version DESC) = 1;
+
+-- Named, reproducible splits (adme split).
+CREATE TABLE IF NOT EXISTS splits (
+    split_name  VARCHAR PRIMARY KEY,
+    params      JSON NOT NULL,            -- everything needed to rebuild it
+    classes     VARCHAR[] NOT NULL,       -- label names, in model order
+    folded      INTEGER,                  -- duplicate texts folded onto one side
+    created_at  TIMESTAMP DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS split_rows (
+    split_name   VARCHAR NOT NULL,
+    paragraph_id VARCHAR NOT NULL,
+    part         VARCHAR NOT NULL,        -- train | validation | test
+    label        VARCHAR NOT NULL,        -- the target in this split's classes
+    PRIMARY KEY (split_name, paragraph_id)
+);
+
+-- Training runs and their scores (adme train).
+CREATE TABLE IF NOT EXISTS runs (
+    run_id   VARCHAR PRIMARY KEY,
+    split    VARCHAR NOT NULL,
+    method   VARCHAR NOT NULL,            -- vanilla | ldam | drw | two-stage | tfidf
+    model    VARCHAR NOT NULL,            -- base model path or hub id
+    params   JSON,
+    seed     INTEGER,
+    started  TIMESTAMP,
+    finished TIMESTAMP,
+    output   VARCHAR                      -- folder holding the trained model
+);
+
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id    VARCHAR NOT NULL,
+    part      VARCHAR NOT NULL,           -- validation | test
+    class     VARCHAR NOT NULL,           -- a label, or 'micro' / 'macro'
+    precision DOUBLE,
+    recall    DOUBLE,
+    f1        DOUBLE,
+    support   INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS confusion (
+    run_id     VARCHAR NOT NULL,
+    part       VARCHAR NOT NULL,
+    true_label VARCHAR NOT NULL,
+    pred_label VARCHAR NOT NULL,
+    n          INTEGER NOT NULL
+);
+
+-- Model predictions (adme label): one row per paragraph and model.
+CREATE TABLE IF NOT EXISTS predictions (
+    paragraph_id VARCHAR NOT NULL,
+    model_id     VARCHAR NOT NULL,        -- model name + '@' + hash of its weights
+    label        VARCHAR NOT NULL,
+    confidence   DOUBLE NOT NULL,
+    probs        MAP(VARCHAR, DOUBLE) NOT NULL,
+    created_at   TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (paragraph_id, model_id)
+);
