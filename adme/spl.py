@@ -2,14 +2,50 @@
 
 Structure only: which paragraph sits under which title or inline heading. What a heading means
 (the ADME class) is decided in rules.py.
+
+Speed: one lxml parse, then a walk down `component/section` to the sections needed (no `//`
+XPath from the root), and one pass over the pharmacokinetics sections' text.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from dataclasses import dataclass
+import hashlib
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from adme import rules
+from adme.errors import SplError
 
 PK_CODE = "43682-4"
+CLINICAL_PHARMACOLOGY_CODE = "34090-1"
+UNCLASSIFIED_CODE = "42229-5"
+
+_V = "{urn:hl7-org:v3}"
+DOCUMENT = _V + "document"
+COMPONENT = _V + "component"
+STRUCTURED_BODY = _V + "structuredBody"
+SECTION = _V + "section"
+CODE = _V + "code"
+TITLE = _V + "title"
+TEXT = _V + "text"
+PARAGRAPH = _V + "paragraph"
+LIST = _V + "list"
+ITEM = _V + "item"
+TABLE = _V + "table"
+CAPTION = _V + "caption"
+CONTENT = _V + "content"
+BR = _V + "br"
+FOOTNOTE = _V + "footnote"
+TR = _V + "tr"
+TH = _V + "th"
+TD = _V + "td"
+_EMPHASIS = ("bold", "italics", "underline", "emphasis")
 
 
 @dataclass(frozen=True)
@@ -41,6 +77,680 @@ class Document:
     paragraphs: tuple[Paragraph, ...]
 
 
-def parse_spl(data: bytes, source: str) -> Document:
-    """Parse one SPL XML document; raise SplError naming `source` when it is not usable SPL."""
-    raise NotImplementedError  # implemented by the extraction work
+def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
+    """Parse one SPL XML document; raise SplError naming `source` when it is not usable SPL.
+
+    The document's header fields come from the root's children; its paragraphs from the
+    Pharmacokinetics section found by `find_pk_sections` (none when the label has no such
+    section: that is a valid label, not an error). A caller that already hashed `data` (the
+    content-addressed cache does) passes `sha256` so it is not computed twice.
+    """
+    root = parse_xml(data, source)
+    header = _header(root, source)
+    found = find_pk_sections(root)
+    paragraphs = extract_paragraphs(found.sections, found.root_title) if found else ()
+    return Document(
+        **header,
+        source=source,
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        pk_found=found.how if found else None,
+        paragraphs=paragraphs,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe parsing
+
+_parsers = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers are not thread-safe; one per thread, reused across documents.
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        _parsers.parser = parser
+    return parser
+
+
+def parse_xml(data: bytes, source: str) -> etree._Element:
+    """Parse bytes with entities, DTD loading and network off; return the SPL root element.
+
+    Raises SplError for malformed or truncated XML, entity declarations (XXE, billion laughs)
+    and XML that is not an HL7 v3 SPL document.
+    """
+    if not data or not data.strip():
+        raise SplError(source, "empty file")
+    # Real SPL declares no entities; a declaration is an XXE or entity-expansion attempt.
+    # Refused before parsing, so nothing is expanded, read or fetched.
+    if b"<!ENTITY" in data:
+        raise SplError(source, "XML declares entities (<!ENTITY>): refused as unsafe")
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise SplError(source, _syntax_fault(exc, data)) from None
+    if root.tag != DOCUMENT:
+        raise SplError(source, f"not an SPL document: root element is <{_local(root.tag)}>")
+    return root
+
+
+def _syntax_fault(exc: etree.XMLSyntaxError, data: bytes) -> str:
+    message = (exc.msg or str(exc)).splitlines()[0]
+    line, column = exc.position
+    last_line = data.count(b"\n") + 1
+    at_end = line >= last_line and column >= len(data) - data.rfind(b"\n") - 1
+    if "Premature end of data" in message or "Document is empty" in message or at_end:
+        return f"truncated XML (ends inside the document at line {line}): {message}"
+    return f"malformed XML at line {line}, column {column}: {message}"
+
+
+def _local(tag: object) -> str:
+    return tag.split("}", 1)[-1] if isinstance(tag, str) else str(tag)
+
+
+def _header(root: etree._Element, source: str) -> dict:
+    fields: dict[str, etree._Element] = {}
+    for child in root:
+        name = _local(child.tag)
+        if name in ("id", "setId", "versionNumber", "effectiveTime", "title", "code"):
+            fields.setdefault(name, child)
+    document_id = _attribute(fields.get("id"), "root")
+    set_id = _attribute(fields.get("setId"), "root")
+    version_text = _attribute(fields.get("versionNumber"), "value")
+    for name, value in (("id", document_id), ("setId", set_id), ("versionNumber", version_text)):
+        if not value:
+            raise SplError(source, f"not an SPL document: missing {name}")
+    try:
+        version = int(version_text)
+    except ValueError:
+        raise SplError(source, f"versionNumber is not a number: {version_text!r}") from None
+    title = fields.get("title")
+    return {
+        "document_id": document_id,
+        "set_id": set_id,
+        "version": version,
+        "effective_date": _date(_attribute(fields.get("effectiveTime"), "value")),
+        "title": (_collapse(" ".join(title.itertext())) or None) if title is not None else None,
+        "doc_type": _attribute(fields.get("code"), "code"),
+    }
+
+
+def _attribute(element: etree._Element | None, name: str) -> str | None:
+    if element is None:
+        return None
+    value = element.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def _date(value: str | None) -> dt.date | None:
+    if not value or len(value) < 8:
+        return None
+    try:
+        return dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the Pharmacokinetics section
+
+
+@dataclass(frozen=True)
+class PkSections:
+    """The sections holding a label's pharmacokinetics text, and how they were found."""
+
+    sections: tuple[etree._Element, ...]
+    how: str  # stored as documents.pk_found
+    root_title: str | None = None  # title of the section standing for 43682-4 (bare case)
+
+
+def section_code(section: etree._Element) -> str | None:
+    """LOINC code of a section (`code/@code`), None when it has none."""
+    for child in section:
+        if child.tag == CODE:
+            return child.get("code")
+    return None
+
+
+def section_title(section: etree._Element) -> str | None:
+    """Whitespace-normalised title of a section, None when it has none or it is empty."""
+    for child in section:
+        if child.tag == TITLE:
+            return _collapse(inline_text(child)) or None
+    return None
+
+
+def _child_sections(element: etree._Element) -> Iterator[etree._Element]:
+    for component in element:
+        if component.tag == COMPONENT:
+            for child in component:
+                if child.tag == SECTION:
+                    yield child
+
+
+def _body(root: etree._Element) -> etree._Element | None:
+    for component in root:
+        if component.tag == COMPONENT:
+            for body in component:
+                if body.tag == STRUCTURED_BODY:
+                    return body
+    return None
+
+
+def find_pk_sections(root: etree._Element) -> PkSections | None:
+    """Find the Pharmacokinetics section(s) of an SPL document, at any depth.
+
+    Order of preference: every outermost 43682-4 section; else a section titled exactly
+    "Pharmacokinetics" inside Clinical Pharmacology (34090-1). A bare 43682-4 (a title and at
+    most the word "Pharmacokinetics") takes its following sibling sections as its content.
+    """
+    body = _body(root)
+    if body is None:
+        return None
+    coded = [(section, _container(section)) for section in _outermost_pk_sections(body)]
+    if coded:
+        return _with_bare_siblings(coded, PK_CODE)
+    for clinical_pharmacology in body.iter(SECTION):
+        if section_code(clinical_pharmacology) != CLINICAL_PHARMACOLOGY_CODE:
+            continue
+        for section in clinical_pharmacology.iter(SECTION):
+            if section is not clinical_pharmacology and _is_pharmacokinetics_title(
+                section_title(section)
+            ):
+                found = _with_bare_siblings([(section, _container(section))], "")
+                how = f"title:{section_title(section)} in {CLINICAL_PHARMACOLOGY_CODE}"
+                return PkSections(found.sections, f"{how} {found.how}".strip(), found.root_title)
+    return None
+
+
+def _outermost_pk_sections(body: etree._Element) -> list[etree._Element]:
+    # Walk only to where labels put 43682-4 (top level, or inside Clinical Pharmacology); only
+    # a label with none there is searched at every depth.
+    top = list(_child_sections(body))
+    found = [section for section in top if section_code(section) == PK_CODE]
+    for section in top:
+        if section_code(section) == CLINICAL_PHARMACOLOGY_CODE:
+            found.extend(_pk_sections_below(section))
+    if found:
+        return sorted(found, key=lambda section: section.sourceline or 0)
+    return _pk_sections_below(body)
+
+
+def _pk_sections_below(element: etree._Element) -> list[etree._Element]:
+    # Walks section to section in document order, not into a 43682-4 (what is inside it
+    # belongs to it) nor into the text of sections.
+    found: list[etree._Element] = []
+    stack = list(reversed(list(_child_sections(element))))
+    while stack:
+        section = stack.pop()
+        if section_code(section) == PK_CODE:
+            found.append(section)
+        else:
+            stack.extend(reversed(list(_child_sections(section))))
+    return found
+
+
+def _container(section: etree._Element) -> etree._Element:
+    component = section.getparent()
+    return component.getparent() if component is not None else section
+
+
+def _is_pharmacokinetics_title(title: str | None) -> bool:
+    return title is not None and rules.normalise_heading(title) == "pharmacokinetics"
+
+
+def _with_bare_siblings(found: list[tuple[etree._Element, etree._Element]], how: str) -> PkSections:
+    sections: list[etree._Element] = []
+    taken_siblings = 0
+    root_title = None
+    for section, container in found:
+        if section in sections:
+            continue
+        sections.append(section)
+        if _is_bare(section):
+            siblings = _following_pk_siblings(section, container)
+            taken_siblings += len(siblings)
+            sections.extend(siblings)
+            root_title = section_title(section)
+    if taken_siblings:
+        how = f"{how} bare + {taken_siblings} sibling sections".strip()
+    return PkSections(tuple(sections), how, root_title)
+
+
+def _is_bare(section: etree._Element) -> bool:
+    if any(True for _ in _child_sections(section)):
+        return False
+    for child in section:
+        if child.tag == TEXT:
+            words = rules.normalise_heading(" ".join(child.itertext()))
+            return words in ("", "pharmacokinetics")
+    return True
+
+
+# Codes a bare 43682-4's sibling subsections carry besides unclassified: none, 43682-4 again,
+# and Special Populations.
+_SIBLING_CODES = frozenset({None, UNCLASSIFIED_CODE, PK_CODE, "43684-0"})
+_SECTION_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)+)\.?\s")
+
+
+def _following_pk_siblings(section: etree._Element, container: etree._Element) -> list:
+    """The sibling sections after a bare 43682-4 that are its subsections in all but markup.
+
+    Taken while they are unclassified, 43682-4, Special Populations, or titled with a known
+    pharmacokinetics heading ("Absorption", "Geriatrics"); a numbered title that is not
+    under the 43682-4's number ("12.5 Pharmacogenomics" after "12.3") is the next section.
+    """
+    siblings = list(_child_sections(container))
+    own_number = _SECTION_NUMBER.match(section_title(section) or "")
+    taken = []
+    for sibling in siblings[siblings.index(section) + 1 :]:
+        title = section_title(sibling) or ""
+        number = _SECTION_NUMBER.match(title)
+        if number and not (own_number and number[1].startswith(own_number[1] + ".")):
+            break
+        if section_code(sibling) in _SIBLING_CODES or rules.is_known_heading(title):
+            taken.append(sibling)
+        else:
+            break
+    return taken
+
+
+# ---------------------------------------------------------------------------------------------
+# Text of the blocks inside a section
+
+
+_SPACES = re.compile(r"\s+")
+# Markers (private-use characters, which XML text may hold) written into the tree of the
+# pharmacokinetics sections by `mark_structure`, so that lxml's C-level `itertext()` yields
+# the whole text with its structure in one call.
+_BREAK = "\ue001"  # a line break the label asked for (br, list item, table row)
+_CELL = "\ue002"  # starts a table cell
+_NOTE_START, _NOTE_END = "\ue003", "\ue004"  # around a footnote's text
+_NOTES = re.compile("\ue003([^\ue003\ue004]*)\ue004")
+# Whitespace-only text holding a line break sits between two tags: it is the file's
+# indentation, not a space, so a word split over bold runs ("A" / "bsorption") stays one word.
+# But labels also indent between real words ("[See</content> <content><linkHtml>Warnings"),
+# so indentation is marked and later resolved: nothing between a letter and a lower-case
+# letter or next to brackets and punctuation, a space anywhere else.
+_INDENT = "\ue000"
+_INDENTS = re.compile("\ue000+")
+_OPENING = frozenset("([{")
+_CLOSING = frozenset(")]},.;:")
+
+
+def _resolved_indent(match: re.Match[str]) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    if before in _OPENING or after in _CLOSING:
+        return ""
+    if before.isalpha() and after.isalpha() and after.islower():
+        return ""  # "A" / "bsorption"
+    return " "
+
+
+def mark_structure(section: etree._Element) -> None:
+    """Write break, cell and footnote markers into a section's subtree (a parsed copy we own)."""
+    for element in section.iter(BR, ITEM, TR, TD, TH, FOOTNOTE, PARAGRAPH):
+        tag = element.tag
+        if tag == PARAGRAPH:
+            # A paragraph inside a cell or item is a line of it; those directly in a section's
+            # text are blocks of their own and stay unmarked (their headings are read first).
+            if element.getparent().tag != TEXT:
+                element.text = _BREAK + (element.text or "")
+        elif tag == BR:
+            element.text = _BREAK
+        elif tag in (TD, TH):
+            element.text = _CELL + (element.text or "")
+        elif tag == FOOTNOTE:
+            element.text = _NOTE_START + (element.text or "")
+            if len(element):
+                element[-1].tail = (element[-1].tail or "") + _NOTE_END
+            else:
+                element.text += _NOTE_END
+        else:
+            element.text = _BREAK + (element.text or "")
+
+
+def _raw(element: etree._Element, with_tail: bool = False) -> str:
+    """The marked text inside an element (and its tail if asked), indentation marked."""
+    pieces = [
+        _INDENT if piece.isspace() and "\n" in piece else piece for piece in element.itertext()
+    ]
+    if with_tail and element.tail:
+        pieces.append(_piece(element.tail))
+    return "".join(pieces)
+
+
+def _piece(text: str | None) -> str:
+    if not text:
+        return ""
+    return _INDENT if text.isspace() and "\n" in text else text
+
+
+def _resolve_indents(text: str) -> str:
+    if _INDENT not in text:
+        return text
+    text = text.strip(_INDENT)  # indentation at either end is nothing
+    return _INDENTS.sub(_resolved_indent, text) if _INDENT in text else text
+
+
+def _unmark(text: str) -> str:
+    if _CELL in text:
+        text = text.replace(_CELL, " ")
+    if _NOTE_START in text:
+        text = text.replace(_NOTE_START, " ").replace(_NOTE_END, " ")
+    return text
+
+
+def _collapse(text: str) -> str:
+    """One line: indentation resolved, every run of whitespace, break or marker one space."""
+    return " ".join(_unmark(_resolve_indents(text)).replace(_BREAK, " ").split())
+
+
+def _tidy(text: str) -> str:
+    """Collapse spaces, keep the line breaks that `br`, list items and table rows made."""
+    text = _unmark(_resolve_indents(text))
+    lines = (" ".join(line.split()) for line in text.split(_BREAK))
+    return "\n".join(line for line in lines if line)
+
+
+def inline_text(element: etree._Element) -> str:
+    """Normalised text of an element: indentation dropped, `br` kept as a line break."""
+    return _tidy(_raw(element))
+
+
+def table_text(table: etree._Element) -> str:
+    """A table as text: caption line, then one line per row with cells joined by tabs.
+
+    Header, body and foot rows come in that order (SPL puts `tfoot` before `tbody`), and
+    footnotes, which SPL writes inside the cells, follow the rows as their own lines.
+    """
+    lines: list[str] = []
+    footnotes: list[str] = []
+    groups: dict[str, list[etree._Element]] = {"thead": [], "tbody": [], "tfoot": []}
+    for child in table:
+        name = _local(child.tag)
+        if child.tag == CAPTION:
+            caption = _collapse(_lift_notes(_raw(child), footnotes))
+            if caption:
+                lines.append(caption)
+        elif name in groups:
+            groups[name].extend(row for row in child if row.tag == TR)
+        elif child.tag == TR:
+            groups["tbody"].append(child)
+    for rows in groups.values():
+        for row in rows:
+            cells = _lift_notes(_raw(row), footnotes).split(_CELL)[1:]
+            texts = [_collapse(cell) for cell in cells]
+            if any(texts):
+                lines.append("\t".join(texts))
+    lines.extend(note for note in footnotes if note)
+    return "\n".join(lines)
+
+
+def _lift_notes(text: str, footnotes: list[str]) -> str:
+    if _NOTE_START not in text:
+        return text
+    footnotes.extend(_collapse(note) for note in _NOTES.findall(text))
+    return _NOTES.sub("", text)
+
+
+def list_text(element: etree._Element) -> str:
+    """A list as text: its caption, then one line per item (nested lists flattened)."""
+    return inline_text(element)
+
+
+# ---------------------------------------------------------------------------------------------
+# Headings and paragraphs
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A title or heading above a paragraph; `kind` says which (used in rule_reason)."""
+
+    text: str
+    kind: str  # "title" | "heading" (stand-alone paragraph) | "inline heading"
+
+
+@dataclass(frozen=True)
+class Block:
+    """One paragraph, list or table of a section's text, with its inline heading split off."""
+
+    kind: str  # prose | list | table
+    text: str
+    heading: str | None = None  # leading bold/italic/underlined heading (inline)
+    standalone: bool = False  # the paragraph is nothing but a heading
+
+
+_MAX_HEADING_WORDS = 12
+PK_TITLE = "pharmacokinetics title"
+
+
+def is_emphasis(element: etree._Element) -> bool:
+    """True for a `content` element styled bold, italics or underline."""
+    if element.tag != CONTENT:
+        return False
+    style = (element.get("styleCode") or "").lower()
+    return any(name in style for name in _EMPHASIS)
+
+
+def split_heading(paragraph: etree._Element) -> tuple[str | None, str]:
+    """Split a paragraph into (leading emphasised heading, rest of the text).
+
+    The leading emphasised runs (possibly a word split over several runs) are a heading when
+    they end with ":" or ".", are the whole paragraph, or name a known pharmacokinetics
+    heading; "<b>Table 1</b> shows ..." stays a sentence. No heading -> (None, whole text).
+    """
+    if paragraph.text and paragraph.text.strip():
+        return None, inline_text(paragraph)
+    runs: list[etree._Element] = []
+    for child in paragraph:
+        if not is_emphasis(child):
+            break
+        runs.append(child)
+        if child.tail and child.tail.strip():
+            break
+    if not runs:
+        return None, inline_text(paragraph)
+    parts: list[str] = []
+    for run in runs:
+        parts.append(_raw(run))
+        if run is not runs[-1]:
+            parts.append(_piece(run.tail))
+    heading = _collapse("".join(parts))
+    rest = [_piece(runs[-1].tail)]
+    rest.extend(_raw(child, with_tail=True) for child in paragraph[len(runs) :])
+    body = _tidy("".join(rest))
+    if body.startswith(":") and not heading.endswith(":"):
+        heading, body = heading + ":", body[1:].lstrip()
+    if not heading or len(heading.split()) > _MAX_HEADING_WORDS:
+        return None, inline_text(paragraph)
+    if not body or heading.endswith((":", ".")) or rules.is_known_heading(heading):
+        return heading, body
+    return None, inline_text(paragraph)
+
+
+def heading_lines(paragraph: etree._Element) -> list[etree._Element]:
+    """Split a paragraph at each `br` followed by an emphasised run, else return it whole.
+
+    Some labels write a whole section as one paragraph of lines, each heading underlined on
+    its own line: "<u>Absorption</u><br/>text<br/><u>Distribution</u><br/>text". Each such
+    line group becomes its own paragraph (a copy; the document is not changed).
+    """
+    cuts = [
+        index
+        for index, child in enumerate(paragraph)
+        if child.tag == BR
+        and not (child.tail and child.tail.strip())
+        and index + 1 < len(paragraph)
+        and is_emphasis(paragraph[index + 1])
+    ]
+    if not cuts:
+        return [paragraph]
+    parts = []
+    bounds = [-1, *cuts, len(paragraph)]
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        part = etree.Element(PARAGRAPH)
+        part.text = paragraph.text if start < 0 else None
+        for child in paragraph[start + 1 : end]:
+            part.append(copy.deepcopy(child))
+        parts.append(part)
+    return parts
+
+
+def text_blocks(text: etree._Element) -> Iterator[Block]:
+    """The blocks of a section's `text`: paragraphs, lists, tables, and loose inline text."""
+    loose = [_piece(text.text)]
+    for child in text:
+        tag = child.tag
+        if tag not in (PARAGRAPH, LIST, TABLE):
+            loose.append(_raw(child, with_tail=True))
+            continue
+        yield from _loose_block(loose)
+        loose = [_piece(child.tail)]
+        if tag == PARAGRAPH:
+            for part in heading_lines(child):
+                heading, body = split_heading(part)
+                yield Block("prose", body, heading, standalone=heading is not None and not body)
+        elif tag == LIST:
+            yield Block("list", list_text(child))
+        else:
+            yield Block("table", table_text(child))
+    yield from _loose_block(loose)
+
+
+def _loose_block(parts: list[str]) -> Iterator[Block]:
+    # Mostly only the indentation between blocks: skip that without building any text.
+    if not any(part and part != _INDENT and not part.isspace() for part in parts):
+        return
+    text = _tidy("".join(parts))
+    if text:
+        yield Block("prose", text)
+
+
+@dataclass
+class _Level:
+    """Headings state shared by a titled section and its untitled subsections."""
+
+    standalone: Heading | None = None
+
+
+@dataclass
+class _Extraction:
+    paragraphs: list[Paragraph] = field(default_factory=list)
+
+
+def extract_paragraphs(
+    sections: tuple[etree._Element, ...], root_title: str | None = None
+) -> tuple[Paragraph, ...]:
+    """Paragraphs of the pharmacokinetics sections, in reading order, labelled by rules.py.
+
+    The first section stands for 43682-4; later ones (siblings of a bare 43682-4) are read as
+    its subsections, so their paths start with its title.
+    """
+    out = _Extraction()
+    for section in sections:
+        mark_structure(section)
+    first, rest = sections[0], sections[1:]
+    top_title = section_title(first) or root_title
+    base = [Heading(_strip_number(top_title), PK_TITLE)] if top_title else []
+    _walk(first, [], _Level(), out, is_root=True, root_path=base)
+    for sibling in rest:
+        _walk(sibling, base, _Level(), out)
+    return tuple(out.paragraphs)
+
+
+_NUMBER_PREFIX = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+(?=\D)")
+
+
+def _strip_number(title: str) -> str:
+    return _NUMBER_PREFIX.sub("", title)
+
+
+def _walk(
+    section: etree._Element,
+    path: list[Heading],
+    level: _Level,
+    out: _Extraction,
+    is_root: bool = False,
+    root_path: list[Heading] | None = None,
+) -> None:
+    title = section_title(section)
+    if is_root:
+        path, level = list(root_path or []), _Level()
+    elif title:
+        level.standalone = None  # a title change ends the stand-alone heading of its level
+        path, level = [*path, Heading(_strip_number(title), "title")], _Level()
+    # An untitled subsection opening with an inline heading ("Absorption: ...") is that
+    # heading's subsection: it governs the section's later paragraphs and tables too.
+    opening: list[Heading] | None = [] if not (is_root or title) else None
+    for child in section:
+        if child.tag == TEXT:
+            for block in text_blocks(child):
+                _emit(block, path, level, out, opening)
+                if opening is not None and not opening and (block.text or block.heading):
+                    if block.heading and not block.standalone:
+                        opening.append(Heading(block.heading, "inline heading"))
+                    else:
+                        opening = None
+        elif child.tag == COMPONENT:
+            for sub in child:
+                if sub.tag == SECTION:
+                    _walk(sub, path, level, out)
+
+
+def _emit(
+    block: Block,
+    path: list[Heading],
+    level: _Level,
+    out: _Extraction,
+    opening: list[Heading] | None = None,
+) -> None:
+    if block.standalone:
+        level.standalone = Heading(block.heading, "heading")
+        if opening:
+            opening.clear()  # the stand-alone heading takes over from here
+        return
+    if not block.text or (
+        not path[1:] and rules.normalise_heading(block.text) == "pharmacokinetics"
+    ):
+        return  # empty, or a bare 43682-4 repeating its own title
+    chain = [*path, level.standalone] if level.standalone else list(path)
+    if opening:
+        chain.extend(opening)
+    inline = Heading(block.heading, "inline heading") if block.heading else None
+    if inline:
+        chain.append(inline)
+    label, reason, decider = _label(chain)
+    shown_path = [h for h in chain if h is not inline or (decider is not inline)]
+    heading = decider.text if decider else None
+    out.paragraphs.append(
+        Paragraph(
+            ordinal=len(out.paragraphs),
+            section_path=" > ".join(h.text for h in shown_path),
+            heading=heading,
+            text=block.text,
+            kind=block.kind,
+            rule_label=label,
+            rule_reason=reason,
+        )
+    )
+
+
+def _label(chain: list[Heading]) -> tuple[str | None, str | None, Heading | None]:
+    # The 43682-4 title itself says nothing about the class; the rule sees what lies below it.
+    ruled = [h for h in chain if h.kind != PK_TITLE]
+    texts = [h.text for h in ruled]
+    decision = rules.decide(texts)
+    if decision.index is None:
+        return None, None, None
+    reason = rules.explain(decision, texts, [h.kind for h in ruled])
+    return decision.label, reason, ruled[decision.index]

@@ -15,32 +15,70 @@ from pathlib import Path
 source = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/spl")
 rows = list(csv.DictReader(open(source / "SOURCES.tsv"), delimiter="\t"))
 size = {r["file"]: (source / r["folder"] / r["file"]).stat().st_size for r in rows}
-openfda = {json.loads(line)["file"]: json.loads(line) for line in open(source / "openfda_pharmacokinetics.jsonl")}
+openfda = {
+    json.loads(line)["file"]: json.loads(line)
+    for line in open(source / "openfda_pharmacokinetics.jsonl")
+}
 
-bare = sorted(f for f, o in openfda.items() if len(o["pharmacokinetics"]) == 1 and len(o["pharmacokinetics"][0].split()) <= 3)
+bare = sorted(
+    f
+    for f, o in openfda.items()
+    if len(o["pharmacokinetics"]) == 1 and len(o["pharmacokinetics"][0].split()) <= 3
+)
 wanted: list[tuple[str, str]] = []  # (folder, file)
 pick_per_generic = {
-    "metformin hydrochloride": 4, "diclofenac sodium": 4, "celecoxib": 4, "meloxicam": 4,
-    "ketorolac tromethamine": 3, "indomethacin": 3, "ibuprofen": 2, "diclofenac potassium": 1,
-    "diclofenac sodium and misoprostol": 1, "hydrocodone bitartrate and ibuprofen": 1,
-    "atorvastatin calcium": 2, "adalimumab": 1, "butalbital, aspirin and caffeine": 1,
-    "aspirin and extended-release dipyridamole": 1, "naproxen and esomeprazole magnesium": 1,
+    "metformin hydrochloride": 4,
+    "diclofenac sodium": 4,
+    "celecoxib": 4,
+    "meloxicam": 4,
+    "ketorolac tromethamine": 3,
+    "indomethacin": 3,
+    "ibuprofen": 2,
+    "diclofenac potassium": 1,
+    "diclofenac sodium and misoprostol": 1,
+    "hydrocodone bitartrate and ibuprofen": 1,
+    "atorvastatin calcium": 2,
+    "adalimumab": 1,
+    "butalbital, aspirin and caffeine": 1,
+    "aspirin and extended-release dipyridamole": 1,
+    "naproxen and esomeprazole magnesium": 1,
 }
 for generic, n in pick_per_generic.items():
-    files = sorted((size[r["file"]], r["file"]) for r in rows if r["folder"] == "labels" and r["generic_name"] == generic)
+    files = sorted(
+        (size[r["file"]], r["file"])
+        for r in rows
+        if r["folder"] == "labels" and r["generic_name"] == generic
+    )
     wanted += [("labels", f) for _, f in files[:n]]
 wanted += [("labels", f) for f in bare[:4]]
 inomax = sorted(r["file"] for r in rows if r["generic_name"] == "nitric oxide")
 wanted += [("labels", f) for f in inomax[:3]]
-wanted += [("no-pk", r["file"]) for r in sorted(rows, key=lambda r: r["file"]) if r["folder"] == "no-pk"][:4]
-wanted += [("other-spl", r["file"]) for r in sorted(rows, key=lambda r: r["file"]) if r["folder"] == "other-spl"][:2]
+wanted += [
+    ("no-pk", r["file"]) for r in sorted(rows, key=lambda r: r["file"]) if r["folder"] == "no-pk"
+][:4]
+wanted += [
+    ("other-spl", r["file"])
+    for r in sorted(rows, key=lambda r: r["file"])
+    if r["folder"] == "other-spl"
+][:2]
 wanted = list(dict.fromkeys(wanted))
 
 # held back for `adme label`: labels of the big classes not in the training sample
 taken = {f for _, f in wanted}
 new = []
-for generic in ["metformin hydrochloride", "celecoxib", "meloxicam", "diclofenac sodium", "ketorolac tromethamine", "indomethacin"]:
-    files = sorted((size[r["file"]], r["file"]) for r in rows if r["folder"] == "labels" and r["generic_name"] == generic and r["file"] not in taken)
+for generic in [
+    "metformin hydrochloride",
+    "celecoxib",
+    "meloxicam",
+    "diclofenac sodium",
+    "ketorolac tromethamine",
+    "indomethacin",
+]:
+    files = sorted(
+        (size[r["file"]], r["file"])
+        for r in rows
+        if r["folder"] == "labels" and r["generic_name"] == generic and r["file"] not in taken
+    )
     new += [("labels", f) for _, f in files[:1]]
 
 for target, chosen in [(Path("data/spl"), wanted), (Path("data/new"), new)]:
