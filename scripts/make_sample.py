@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 source = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/spl")
-rows = list(csv.DictReader(open(source / "SOURCES.tsv"), delimiter="\t"))
+rows = list(csv.DictReader((source / "SOURCES.tsv").read_text().splitlines(), delimiter="\t"))
 size = {r["file"]: (source / r["folder"] / r["file"]).stat().st_size for r in rows}
 openfda = {
     json.loads(line)["file"]: json.loads(line)
-    for line in open(source / "openfda_pharmacokinetics.jsonl")
+    for line in (source / "openfda_pharmacokinetics.jsonl").read_text().splitlines()
 }
 
 bare = sorted(
