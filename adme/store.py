@@ -192,3 +192,58 @@ def record_rejects(con: duckdb.DuckDBPyConnection, rejects: Iterable[tuple[str, 
     rows = list(rejects)
     if rows:
         con.executemany("INSERT INTO rejects (source, reason) VALUES (?, ?)", rows)
+
+
+def document_ids_by_hash(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """sha256 of raw XML -> document_id, so a re-fed file is skipped unparsed yet reported."""
+    return dict(con.execute("SELECT sha256, document_id FROM documents").fetchall())
+
+
+def document_ids_by_version(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], str]:
+    """(set_id, version) -> document_id, so fetch skips a stored version before downloading."""
+    rows = con.execute("SELECT set_id, version, document_id FROM documents").fetchall()
+    return {(s, v): d for s, v, d in rows}
+
+
+def stored_rejects(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """Every (source, reason) already in `rejects`, so a re-run does not record it twice."""
+    return set(con.execute("SELECT source, reason FROM rejects").fetchall())
+
+
+def write_split(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    params_json: str,
+    classes: Sequence[str],
+    folded: int,
+    rows: pa.Table,
+    replace: bool = False,
+) -> None:
+    """Store one named split (`splits` row + `split_rows`) in one transaction.
+
+    `rows` holds paragraph_id, part, label. An existing name is an AdmeError unless `replace`,
+    in which case the old rows go in the same transaction, so a failure leaves the old split.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        exists = con.execute("SELECT 1 FROM splits WHERE split_name = ?", [name]).fetchone()
+        if exists and not replace:
+            raise AdmeError(f"split {name!r} already exists (use --replace to rebuild it)")
+        con.execute("DELETE FROM split_rows WHERE split_name = ?", [name])
+        con.execute("DELETE FROM splits WHERE split_name = ?", [name])
+        con.execute(
+            "INSERT INTO splits (split_name, params, classes, folded) VALUES (?, ?, ?, ?)",
+            [name, params_json, list(classes), folded],
+        )
+        con.register("incoming_split_rows", rows)
+        con.execute(
+            "INSERT INTO split_rows (split_name, paragraph_id, part, label) "
+            "SELECT ?, paragraph_id, part, label FROM incoming_split_rows",
+            [name],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("incoming_split_rows")

@@ -1,0 +1,526 @@
+"""Ingest SPL labels into the database: from disk (`adme fetch --from`) or from DailyMed.
+
+Used by `adme fetch` and by `adme label`, so new labels are stored the same way everywhere.
+Every raw XML goes to the content-addressed cache first, then its document and paragraphs are
+written in batches, one transaction per batch: a kill leaves whole documents only, and the
+same command run again skips what is stored and picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+
+import duckdb
+
+from adme import cache, sources, store
+from adme.dailymed import DEFAULT_BASE_URL, HUMAN_PRESCRIPTION, DailyMedClient, HttpError, Listed
+from adme.errors import AdmeError, SplError
+from adme.spl import Document, parse_spl
+
+BATCH_SIZE = 100
+
+
+@dataclass
+class FetchSummary:
+    """What one fetch did: counts for the summary line, ids for `adme label`, rejects to show."""
+
+    fetched: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    paragraphs_added: int = 0
+    document_ids: list[str] = field(default_factory=list)
+    rejects: list[tuple[str, str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One-line summary printed at the end of `adme fetch`."""
+        return (
+            f"fetched {self.fetched}, skipped {self.skipped} already stored, "
+            f"rejected {self.rejected}, paragraphs added {self.paragraphs_added}"
+        )
+
+
+def parse_or_fault(data: bytes, source: str) -> Document | str:
+    """The parsed document, or the one-line fault that makes it a reject.
+
+    Module-level so a process pool can run it; a parser bug becomes a reject too, so one odd
+    label never stops a release of thousands.
+    """
+    try:
+        return parse_spl(data, source)
+    except SplError as exc:
+        return exc.fault
+    except Exception as exc:
+        return f"parser failed: {type(exc).__name__}: {exc}"
+
+
+class _Progress:
+    """A rich bar on a terminal; elsewhere (logs, pipes) one line per committed batch."""
+
+    def __init__(self, enabled: bool, total: int | None, label: str):
+        self.enabled = enabled
+        self.total = total
+        self.label = label
+        self.bar = None
+        self.task = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import MofNCompleteColumn, Progress
+
+            columns = (*Progress.get_default_columns(), MofNCompleteColumn())
+            self.bar = Progress(*columns, console=Console(stderr=True), transient=False)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self) -> None:
+        """One input handled (stored, skipped or rejected)."""
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def committed(self, summary: FetchSummary) -> None:
+        """A batch was committed; say so in plain text when there is no bar."""
+        if self.enabled and self.bar is None:
+            print(f"committed: {summary.line()}", file=sys.stderr, flush=True)
+
+
+class _Ingest:
+    """Skip what is stored, parse the rest, cache raw XML and write documents in batches.
+
+    Cache files and database batches are written by one background thread, in the order they
+    were queued, while this thread reads and parses the next labels: a batch is committed only
+    after the cache holds every file it names, and at most one batch waits to be written.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        cache_dir: Path,
+        progress: _Progress,
+        batch_size: int = BATCH_SIZE,
+    ):
+        self.con = con
+        self.cache_dir = Path(cache_dir)
+        self.progress = progress
+        self.batch_size = max(1, batch_size)
+        self.by_hash = store.document_ids_by_hash(con)
+        self.by_version = store.document_ids_by_version(con)
+        self.old_rejects = store.stored_rejects(con)
+        self.summary = FetchSummary()
+        self.batch: list[Document] = []
+        self.pending_rejects: list[tuple[str, str]] = []
+        self._seen_ids: set[str] = set()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adme-writer")
+        self._cache_writes: list[Future] = []
+        self._commit: Future | None = None
+
+    def _note_id(self, document_id: str) -> None:
+        if document_id not in self._seen_ids:
+            self._seen_ids.add(document_id)
+            self.summary.document_ids.append(document_id)
+
+    def stored_version(self, set_id: str, version: int) -> str | None:
+        """document_id of this version when it is stored (or queued), else None."""
+        return self.by_version.get((set_id, version))
+
+    def skip(self, document_id: str) -> None:
+        """Count an input whose document is already stored."""
+        self.summary.skipped += 1
+        self._note_id(document_id)
+        self.progress.advance()
+
+    def reject(self, source: str, reason: str) -> None:
+        """Record an input that cannot be stored; the run goes on."""
+        self.summary.rejected += 1
+        self.summary.rejects.append((source, reason))
+        if (source, reason) not in self.old_rejects:
+            self.old_rejects.add((source, reason))
+            self.pending_rejects.append((source, reason))
+        self.progress.advance()
+
+    def is_stored(self, digest: str) -> bool:
+        """True (and counted as skipped) when these exact bytes are already stored."""
+        if digest in self.by_hash:
+            self.skip(self.by_hash[digest])
+            return True
+        return False
+
+    def add(self, source: str, data: bytes) -> None:
+        """Parse and queue one raw XML unless its bytes or its version are already stored."""
+        digest = cache.sha256_of(data)
+        if not self.is_stored(digest):
+            self.accept(source, data, digest, parse_or_fault(data, source))
+
+    def accept(self, source: str, data: bytes, digest: str, parsed: Document | str) -> None:
+        """Queue a parsed document (or reject its fault); skip a version already stored."""
+        if isinstance(parsed, str):
+            self.reject(source, parsed)
+            return
+        known = self.by_version.get((parsed.set_id, parsed.version))
+        if known is not None:
+            self.skip(known)
+            return
+        document = parsed if parsed.sha256 == digest else replace(parsed, sha256=digest)
+        self._cache_writes.append(self._writer.submit(cache.put, self.cache_dir, data, digest))
+        self.by_hash[digest] = document.document_id
+        self.by_version[(document.set_id, document.version)] = document.document_id
+        self.batch.append(document)
+        self.summary.fetched += 1
+        self._note_id(document.document_id)
+        self.progress.advance()
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def flush(self, wait: bool = False) -> None:
+        """Hand the queued documents and rejects to the writer (one transaction per batch).
+
+        Waits for the previous batch first, so a failed write surfaces here and no more than
+        one batch is ever held in memory unwritten; `wait` also waits for this one.
+        """
+        self._wait_for_commit()
+        batch, rejects, cache_writes = self.batch, self.pending_rejects, self._cache_writes
+        self.batch, self.pending_rejects, self._cache_writes = [], [], []
+        if batch or rejects:
+            self._commit = self._writer.submit(self._write, batch, rejects, cache_writes)
+        if wait:
+            self._wait_for_commit()
+
+    def _wait_for_commit(self) -> None:
+        if self._commit is not None:
+            commit, self._commit = self._commit, None
+            commit.result()
+
+    def _write(
+        self, batch: list[Document], rejects: list[tuple[str, str]], cache_writes: list[Future]
+    ) -> None:
+        for write in cache_writes:
+            write.result()  # already run (same thread, queued earlier); re-raises a failure
+        if batch:
+            self.summary.paragraphs_added += store.write_documents(self.con, batch)
+        if rejects:
+            store.record_rejects(self.con, rejects)
+        self.progress.committed(self.summary)
+
+    def close(self) -> None:
+        """Stop the writer thread once everything queued is written (or has failed)."""
+        self._writer.shutdown(wait=True)
+
+
+@contextmanager
+def _ingesting(
+    db_path: Path, cache_dir: Path, progress: bool, total: int | None, label: str, batch_size: int
+) -> Iterator[_Ingest]:
+    """Open the database and an ingest; commit what is queued even when the run fails."""
+    con = store.connect(db_path)
+    try:
+        with _Progress(progress, total, label) as bar:
+            ingest = _Ingest(con, cache_dir, bar, batch_size)
+            try:
+                yield ingest
+                ingest.flush(wait=True)
+            except AdmeError:
+                ingest.flush(wait=True)  # keep the whole documents read before the failure
+                raise
+            finally:
+                ingest.close()
+    finally:
+        con.close()
+
+
+def fetch_from_path(
+    db_path,
+    path,
+    cache_dir,
+    progress: bool = True,
+    *,
+    batch_size: int = BATCH_SIZE,
+    parse_workers: int = 0,
+) -> FetchSummary:
+    """Store every SPL label found at `path` (XML file, folder, release ZIP, folder of ZIPs).
+
+    Bad files become rejects (one line each, also written to the `rejects` table) and never
+    stop the good ones. A missing path or an empty folder is an AdmeError before the database
+    is touched. With `parse_workers` >= 2, labels are parsed by that many processes while
+    this one reads, caches and writes (worth it for large releases on multi-core machines).
+    """
+    files = sources.check_input(Path(path))
+    total = sources.estimate_count(files) if progress else None
+    label = "ingest"
+    with (
+        _ingesting(Path(db_path), Path(cache_dir), progress, total, label, batch_size) as ing,
+        _parse_pool(parse_workers) as pool,
+    ):
+        if pool is None:
+            for item in sources.iter_files(files):
+                if isinstance(item, sources.Reject):
+                    ing.reject(item.source, item.reason)
+                else:
+                    ing.add(item.source, item.data)
+        else:
+            _ingest_in_parallel(ing, pool, sources.iter_files(files), parse_workers * 8)
+        return ing.summary
+
+
+@contextmanager
+def _parse_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    if workers < 2:
+        yield None
+        return
+    # forkserver: workers never inherit this process's DuckDB threads and locks.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["adme.spl"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield pool
+
+
+def _ingest_in_parallel(
+    ing: _Ingest, pool: ProcessPoolExecutor, items: Iterable[sources.Item], ahead: int
+) -> None:
+    """Parse in worker processes while this process reads, hashes, caches and writes.
+
+    Results are taken in input order with at most `ahead` labels in flight, so memory stays
+    bounded and the stored rows are the same as a serial run's.
+    """
+    in_flight: deque = deque()
+
+    def settle_oldest() -> None:
+        item, digest, future = in_flight.popleft()
+        if future is None:
+            ing.reject(item.source, item.reason)
+            return
+        try:
+            parsed = future.result()
+        except BrokenProcessPool as exc:
+            raise AdmeError(
+                f"{item.source}: a parser process died ({exc}); rerun with --parse-workers 0"
+            ) from exc
+        ing.accept(item.source, item.data, digest, parsed)
+
+    for item in items:
+        if isinstance(item, sources.Reject):
+            in_flight.append((item, None, None))
+        else:
+            digest = cache.sha256_of(item.data)
+            if ing.is_stored(digest):
+                continue
+            future = pool.submit(parse_or_fault, item.data, item.source)
+            in_flight.append((item, digest, future))
+        while len(in_flight) > ahead:
+            settle_oldest()
+    while in_flight:
+        settle_oldest()
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """One label version to get from DailyMed: the newest comes as XML, older ones as ZIP."""
+
+    listed: Listed
+    newest: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.listed.setid}_v{self.listed.version}"
+
+
+def _wanted_versions(
+    client: DailyMedClient,
+    *,
+    drug: str | None,
+    setids: Iterable[str],
+    since: str | None,
+    doctype: str | None,
+    limit: int | None,
+    all_versions: bool,
+    reject: Callable[[str, str], None],
+) -> Iterator[_Wanted]:
+    """Yield the label versions the options ask for, lazily, listing page by page."""
+
+    def expand(listed: Listed) -> Iterator[_Wanted]:
+        if not all_versions:
+            yield _Wanted(listed, newest=True)
+            return
+        try:
+            versions = client.history(listed.setid) or [listed]
+        except HttpError as exc:
+            reject(exc.url, f"no version history (HTTP {exc.status})")
+            return
+        newest = max(v.version for v in versions)
+        for v in versions:
+            yield _Wanted(v, newest=v.version == newest)
+
+    for setid in setids:
+        found = list(client.list_spls(setid=setid, doctype=None, limit=1))
+        if not found:
+            reject(f"setid {setid}", "not found on DailyMed")
+        for listed in found:
+            yield from expand(listed)
+    if drug or since:
+        for listed in client.list_spls(drug=drug, doctype=doctype, since=since, limit=limit):
+            yield from expand(listed)
+
+
+def _source_url(client: DailyMedClient, wanted: _Wanted) -> str:
+    """Where a label version is downloaded from: the `source` recorded for its document."""
+    setid, version = wanted.listed.setid, wanted.listed.version
+    if wanted.newest:
+        return f"{client.base_url}spls/{setid}.xml"
+    return f"{client.getfile}?type=zip&setid={setid}&version={version}"
+
+
+def _download(client: DailyMedClient, wanted: _Wanted) -> list[sources.Item]:
+    """Download one label version; an older version's ZIP is opened in memory."""
+    setid, version = wanted.listed.setid, wanted.listed.version
+    url = _source_url(client, wanted)
+    if wanted.newest:
+        return [sources.RawSpl(url, client.spl_xml(setid))]
+    items = list(sources.iter_zip_bytes(client.version_zip(setid, version), url))
+    if not any(isinstance(i, sources.RawSpl) for i in items):
+        items.append(sources.Reject(url, "ZIP holds no SPL XML"))
+    return items
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def fetch_from_dailymed(
+    db_path,
+    cache_dir,
+    *,
+    drug=None,
+    setids=(),
+    since=None,
+    doctype=HUMAN_PRESCRIPTION,
+    limit=None,
+    all_versions=False,
+    base_url=DEFAULT_BASE_URL,
+    workers=4,
+    progress=True,
+    rate: float = 2.0,
+    read_timeout: float = 60.0,
+    retries: int = 5,
+    batch_size: int = BATCH_SIZE,
+) -> FetchSummary:
+    """Store the labels DailyMed lists for a drug, set ids or a publication date.
+
+    A version already stored is skipped before it is downloaded (the listing names it), and a
+    version already in the cache is read from there, so a re-run downloads nothing it has.
+    Downloads run on `workers` threads sharing one polite session; parsing and writing stay
+    on this thread. Service failures that retries cannot fix end the run with an AdmeError,
+    after committing every whole document read so far.
+    """
+    if not (drug or setids or since):
+        raise AdmeError("say what to fetch: --drug, --setid, --since, or --from PATH")
+    if since is not None:
+        try:
+            dt.date.fromisoformat(since)
+        except ValueError:
+            raise AdmeError(f"--since must be a date YYYY-MM-DD, not {since!r}") from None
+    if limit is not None and limit < 1:
+        raise AdmeError(f"--limit must be at least 1, not {limit}")
+    if workers < 1:
+        raise AdmeError(f"--workers must be at least 1, not {workers}")
+    client = DailyMedClient(base_url, rate=rate, read_timeout=read_timeout, max_retries=retries)
+    cache_dir = Path(cache_dir)
+    with (
+        client,
+        _ingesting(Path(db_path), cache_dir, progress, None, "fetch", batch_size) as ing,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        wanted = _wanted_versions(
+            client,
+            drug=drug,
+            setids=setids,
+            since=since,
+            doctype=doctype,
+            limit=limit,
+            all_versions=all_versions,
+            reject=ing.reject,
+        )
+        # Bounded look-ahead: a few downloads per worker in flight, never the whole listing.
+        for chunk in _chunks(wanted, workers * 4):
+            _ingest_chunk(client, pool, ing, cache_dir, chunk)
+        return ing.summary
+
+
+def _ingest_chunk(
+    client: DailyMedClient,
+    pool: ThreadPoolExecutor,
+    ing: _Ingest,
+    cache_dir: Path,
+    chunk: list[_Wanted],
+) -> None:
+    to_download = []
+    for wanted in chunk:
+        stored = ing.stored_version(wanted.listed.setid, wanted.listed.version)
+        if stored is not None:
+            ing.skip(stored)
+            continue
+        cached = cache.recall(cache_dir, wanted.key)
+        if cached is not None:
+            ing.add(_source_url(client, wanted), cached)
+        else:
+            to_download.append(wanted)
+    futures = [(w, pool.submit(_download, client, w)) for w in to_download]
+    for wanted, future in futures:
+        try:
+            items = future.result()
+        except HttpError as exc:
+            ing.reject(exc.url, f"HTTP {exc.status}")
+            continue
+        for item in items:
+            if isinstance(item, sources.Reject):
+                ing.reject(item.source, item.reason)
+                continue
+            digest = cache.put(cache_dir, item.data)
+            cache.remember(cache_dir, wanted.key, digest)
+            ing.add(item.source, item.data)
+
+
+def fetch(
+    db_path,
+    cache_dir,
+    *,
+    from_path=None,
+    progress: bool = True,
+    batch_size: int = BATCH_SIZE,
+    parse_workers: int = 0,
+    **dailymed_options,
+) -> FetchSummary:
+    """`adme fetch`: ingest `from_path` when given, else ask DailyMed (see fetch_from_dailymed)."""
+    if from_path is not None:
+        flags = {"drug": "--drug", "setids": "--setid", "since": "--since"}
+        flags["all_versions"] = "--all-versions"
+        conflicting = [f for k, f in flags.items() if dailymed_options.get(k)]
+        if conflicting:
+            names = ", ".join(conflicting)
+            raise AdmeError(f"--from reads files on disk; it cannot be combined with {names}")
+        return fetch_from_path(
+            db_path,
+            from_path,
+            cache_dir,
+            progress,
+            batch_size=batch_size,
+            parse_workers=parse_workers,
+        )
+    return fetch_from_dailymed(
+        db_path, cache_dir, progress=progress, batch_size=batch_size, **dailymed_options
+    )

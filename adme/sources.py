@@ -1,0 +1,217 @@
+"""Where SPL bytes come from on disk: one XML file, a folder, a DailyMed release ZIP.
+
+A DailyMed bulk release is a ZIP of inner ZIPs named `YYYYMMDD_<setid>.zip`, each holding one
+SPL XML plus images. Everything is streamed member by member with `zipfile`; nothing is ever
+unpacked to disk, so a hostile member name cannot write anywhere. Unsafe names and ZIP bombs
+are still rejected, one line each, so the user learns the archive is suspicious.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from adme.errors import AdmeError
+
+# An SPL label is a few MB at most; anything far beyond is a bomb, not a label.
+MAX_MEMBER_BYTES = 256 * 1024 * 1024
+# Deflated XML rarely compresses beyond ~30x; 200x only happens on crafted input.
+MAX_RATIO = 200
+# Tiny members can show silly ratios (a 1 kB run of spaces) without being dangerous.
+RATIO_FLOOR_BYTES = 1024 * 1024
+# Inner ZIPs nest one level in a release; deeper nesting is not a DailyMed shape.
+MAX_ZIP_DEPTH = 2
+_READ_CHUNK = 1024 * 1024
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class RawSpl:
+    """The raw bytes of one SPL XML file and a human-readable name of where they came from."""
+
+    source: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An input that could not be read, with the one-line reason."""
+
+    source: str
+    reason: str
+
+
+Item = RawSpl | Reject
+
+
+def _is_xml_name(name: str) -> bool:
+    return name.lower().endswith(".xml")
+
+
+def _is_zip_name(name: str) -> bool:
+    return name.lower().endswith(".zip")
+
+
+def unsafe_member_name(name: str) -> str | None:
+    """Say why a ZIP member name could escape an extraction folder, or None when it is safe.
+
+    adme never extracts, but a release holding such names has been tampered with or is not a
+    DailyMed release, so its member is rejected rather than trusted.
+    """
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "unsafe member name (absolute path)"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "unsafe member name (parent directory '..')"
+    return None
+
+
+def _bomb_fault(info: zipfile.ZipInfo) -> str | None:
+    """Check a member's declared sizes against the size and compression-ratio caps."""
+    if info.file_size > MAX_MEMBER_BYTES:
+        return f"ZIP bomb: {info.file_size} bytes uncompressed exceeds {MAX_MEMBER_BYTES}"
+    if info.file_size > RATIO_FLOOR_BYTES:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > MAX_RATIO:
+            return f"ZIP bomb: compression ratio {ratio:.0f}:1 exceeds {MAX_RATIO}:1"
+    return None
+
+
+def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """Read one member, stopping at the cap even when its header lies about the size."""
+    chunks = []
+    total = 0
+    with archive.open(info) as stream:
+        while chunk := stream.read(_READ_CHUNK):
+            total += len(chunk)
+            if total > MAX_MEMBER_BYTES:
+                raise ValueError(f"ZIP bomb: more than {MAX_MEMBER_BYTES} bytes uncompressed")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def iter_zip(archive: zipfile.ZipFile, name: str, depth: int = 1) -> Iterator[Item]:
+    """Yield every SPL XML inside a ZIP (and inside its inner ZIPs), or a Reject per bad member.
+
+    `name` is how the archive is shown to the user; members are shown as `name!member`.
+    """
+    members = sorted((i for i in archive.infolist() if not i.is_dir()), key=lambda i: i.filename)
+    for info in members:
+        source = f"{name}!{info.filename}"
+        if not (_is_xml_name(info.filename) or _is_zip_name(info.filename)):
+            continue  # images and other attachments of a label
+        fault = unsafe_member_name(info.filename) or _bomb_fault(info)
+        if fault:
+            yield Reject(source, fault)
+            continue
+        try:
+            data = _read_capped(archive, info)
+        except ValueError as exc:
+            yield Reject(source, str(exc))
+            continue
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+            yield Reject(source, f"unreadable ZIP member: {exc}")
+            continue
+        if _is_xml_name(info.filename):
+            yield RawSpl(source, data)
+        elif depth >= MAX_ZIP_DEPTH:
+            yield Reject(source, "ZIP nested deeper than a DailyMed release")
+        else:
+            yield from iter_zip_bytes(data, source, depth + 1)
+
+
+def iter_zip_bytes(data: bytes, name: str, depth: int = 1) -> Iterator[Item]:
+    """Yield the SPL XML inside a ZIP held in memory (an inner ZIP or a version download)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        yield Reject(name, f"not a valid ZIP file: {exc}")
+        return
+    with archive:
+        yield from iter_zip(archive, name, depth)
+
+
+def _iter_zip_file(path: Path) -> Iterator[Item]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield Reject(str(path), f"not a valid ZIP file: {exc}")
+        return
+    with archive:
+        yield from iter_zip(archive, str(path))
+
+
+def _iter_file(path: Path) -> Iterator[Item]:
+    if _is_zip_name(path.name):
+        yield from _iter_zip_file(path)
+        return
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        yield Reject(str(path), f"cannot read file: {exc.strerror or exc}")
+        return
+    if not _is_xml_name(path.name) and data.startswith(_ZIP_MAGIC):
+        yield from iter_zip_bytes(data, str(path))  # a ZIP without the .zip name
+    else:
+        yield RawSpl(str(path), data)
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and (_is_xml_name(p.name) or _is_zip_name(p.name))
+    )
+
+
+def check_input(path: Path) -> list[Path]:
+    """Return the files `path` stands for, or raise a one-line AdmeError when there are none.
+
+    Called before the database is opened, so a typo in a path never creates an empty database.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AdmeError(f"{path}: no such file or folder")
+    if path.is_dir():
+        files = _folder_files(path)
+        if not files:
+            raise AdmeError(f"{path}: folder holds no .xml or .zip files")
+        return files
+    return [path]
+
+
+def iter_spl(path: Path) -> Iterator[Item]:
+    """Yield every SPL XML found at `path` (file, folder, release ZIP, folder of inner ZIPs).
+
+    Bad members come out as Reject items, in order, so one bad file never stops the others.
+    Memory is bounded by the largest single member, never by the size of the release.
+    """
+    yield from iter_files(check_input(Path(path)))
+
+
+def iter_files(files: list[Path]) -> Iterator[Item]:
+    """Yield every SPL XML inside the given files (as listed by `check_input`)."""
+    for file in files:
+        yield from _iter_file(file)
+
+
+def estimate_count(files: list[Path]) -> int | None:
+    """Cheap count of the labels behind `files`, for a progress bar (None when unknown)."""
+    count = 0
+    for file in files:
+        if not _is_zip_name(file.name):
+            count += 1
+            continue
+        try:
+            with zipfile.ZipFile(file) as archive:
+                count += sum(
+                    1
+                    for i in archive.infolist()
+                    if _is_xml_name(i.filename) or _is_zip_name(i.filename)
+                )
+        except (zipfile.BadZipFile, OSError):
+            count += 1
+    return count or None

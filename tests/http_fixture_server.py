@@ -1,0 +1,253 @@
+"""A real HTTP server on 127.0.0.1 that speaks enough DailyMed v2 for the fetch tests.
+
+It serves fixture labels (real SPL XML from data/spl) as `spls.json` pages, `spls/{SETID}.xml`,
+`spls/{SETID}/history.json` and `getFile.cfm?type=zip` downloads, counts every request, and
+plays scripted faults (429 with Retry-After, 5xx, slow answers) before the normal answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import threading
+import time
+import zipfile
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+API = "/dailymed/services/v2/"
+GETFILE = "/dailymed/getFile.cfm"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted answer: status, headers and body, after waiting `delay` seconds."""
+
+    status: int = 503
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"fault"
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class FixtureLabel:
+    """One label version the server knows."""
+
+    setid: str
+    version: int
+    title: str
+    document_id: str
+    xml: bytes
+    published_date: str = "Jan 01, 2024"
+
+
+def label_from_file(path: Path) -> FixtureLabel:
+    """Read set id, version, title and document id of a real SPL file (regex, not the parser)."""
+    xml = path.read_bytes()
+    head = xml[:20000].decode("utf-8", "replace")
+    setid = re.search(r'<setId root="([^"]+)"', head).group(1)
+    version = int(re.search(r'<versionNumber value="(\d+)"', head).group(1))
+    document_id = re.search(r'<id root="([^"]+)"', head).group(1)
+    title_match = re.search(r"<title[^>]*>(.*?)</title>", head, re.S)
+    title = re.sub(r"<[^>]+>|\s+", " ", title_match.group(1)).strip() if title_match else ""
+    return FixtureLabel(setid, version, title, document_id, xml)
+
+
+def version_zip(label: FixtureLabel) -> bytes:
+    """The ZIP getFile.cfm serves for one version: the XML plus an image, as DailyMed does."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{label.document_id}.xml", label.xml)
+        archive.writestr("package-label.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
+    return buffer.getvalue()
+
+
+class FixtureServer:
+    """DailyMed look-alike on 127.0.0.1:<free port>; use as a context manager."""
+
+    def __init__(self, labels: list[FixtureLabel], paging_as_strings: bool = False):
+        self.labels = labels
+        self.paging_as_strings = paging_as_strings
+        self.requests: list[str] = []
+        self.user_agents: set[str] = set()
+        self.scripted: dict[str, deque[Fault]] = {}
+        self.always: dict[str, Fault] = {}
+        self.fault_times: list[float] = []
+        self.label_delay = 0.0  # seconds each label XML answer takes (concurrency tests)
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The web-service base URL to pass as --base-url."""
+        return f"http://127.0.0.1:{self._httpd.server_port}{API}"
+
+    def __enter__(self) -> FixtureServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def script(self, path: str, *faults: Fault) -> None:
+        """Answer the next requests to `path` (no query) with these faults, in order."""
+        self.scripted.setdefault(path, deque()).extend(faults)
+
+    def fail_always(self, path: str, fault: Fault) -> None:
+        """Answer every request to `path` with this fault."""
+        self.always[path] = fault
+
+    def count(self, prefix: str = "") -> int:
+        """How many requests reached a path starting with `prefix`."""
+        with self._lock:
+            return sum(1 for r in self.requests if r.startswith(prefix))
+
+    # --- answers ---------------------------------------------------------------------------
+
+    def _fault_for(self, path: str) -> Fault | None:
+        with self._lock:
+            queue = self.scripted.get(path)
+            if queue:
+                self.fault_times.append(time.monotonic())
+                return queue.popleft()
+            if path in self.always:
+                self.fault_times.append(time.monotonic())
+                return self.always[path]
+        return None
+
+    def _number(self, value: int | None) -> int | str | None:
+        if value is None:
+            return "null" if self.paging_as_strings else None
+        return str(value) if self.paging_as_strings else value
+
+    def _page(self, rows: list[dict], query: dict[str, list[str]]) -> dict:
+        page = int(query.get("page", ["1"])[0])
+        size = min(int(query.get("pagesize", ["100"])[0]), 100)
+        pages = max(1, -(-len(rows) // size))
+        chunk = rows[(page - 1) * size : page * size]
+        following = page + 1 if page < pages else None
+        metadata = {
+            "total_elements": self._number(len(rows)),
+            "elements_per_page": self._number(size),
+            "total_pages": self._number(pages),
+            "current_page": self._number(page),
+            "current_url": "ignored",
+            "next_page": self._number(following),
+            "next_page_url": "null" if following is None else "ignored",
+        }
+        return {"metadata": metadata, "data": chunk}
+
+    def _newest(self) -> dict[str, FixtureLabel]:
+        newest: dict[str, FixtureLabel] = {}
+        for label in self.labels:
+            if label.setid not in newest or label.version > newest[label.setid].version:
+                newest[label.setid] = label
+        return newest
+
+    def listing(self, query: dict[str, list[str]]) -> dict:
+        """`spls.json`: newest version per set id, filtered by drug_name / setid, paged."""
+        drug = query.get("drug_name", [""])[0].lower()
+        setid = query.get("setid", [""])[0]
+        rows = [
+            {
+                "setid": label.setid,
+                "spl_version": label.version,
+                "title": label.title,
+                "published_date": label.published_date,
+            }
+            for label in sorted(self._newest().values(), key=lambda x: x.setid)
+            if (not drug or drug in label.title.lower()) and (not setid or label.setid == setid)
+        ]
+        return self._page(rows, query)
+
+    def history(self, setid: str) -> dict | None:
+        """`spls/{SETID}/history.json`: every version, newest first."""
+        versions = sorted((x for x in self.labels if x.setid == setid), key=lambda x: -x.version)
+        if not versions:
+            return None
+        rows = [{"spl_version": x.version, "published_date": x.published_date} for x in versions]
+        page = self._page(rows, {})
+        page["data"] = {"spl": {"setid": setid, "title": versions[0].title}, "history": rows}
+        return page
+
+    def find(self, setid: str, version: int | None) -> FixtureLabel | None:
+        """The label with this set id and version (newest when version is None)."""
+        if version is None:
+            return self._newest().get(setid)
+        return next((x for x in self.labels if x.setid == setid and x.version == version), None)
+
+
+def _handler_for(server: FixtureServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None):
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)  # the client may have given up (read timeout tests)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            parts = urlsplit(self.path)
+            with server._lock:
+                server.requests.append(self.path)
+                server.user_agents.add(self.headers.get("User-Agent", ""))
+                server.active += 1
+                server.max_active = max(server.max_active, server.active)
+            try:
+                self._get(parts)
+            finally:
+                with server._lock:
+                    server.active -= 1
+
+        def _get(self, parts) -> None:
+            fault = server._fault_for(parts.path)
+            if fault is not None:
+                time.sleep(fault.delay)
+                self._send(fault.status, fault.body, "text/plain", fault.headers)
+                return
+            query = parse_qs(parts.query)
+            answer = self._answer(parts.path, query)
+            if answer is None:
+                self._send(404, b"not found", "text/plain")
+            else:
+                self._send(200, *answer)
+
+        def _answer(self, path: str, query: dict) -> tuple[bytes, str] | None:
+            if path == API + "spls.json":
+                return json.dumps(server.listing(query)).encode(), "application/json"
+            if match := re.fullmatch(API + r"spls/([^/]+)/history\.json", path):
+                history = server.history(match.group(1))
+                return (
+                    None if history is None else (json.dumps(history).encode(), "application/json")
+                )
+            if match := re.fullmatch(API + r"spls/([^/]+)\.xml", path):
+                time.sleep(server.label_delay)
+                label = server.find(match.group(1), None)
+                return None if label is None else (label.xml, "application/xml")
+            if path == GETFILE and query.get("type") == ["zip"]:
+                version = int(query.get("version", ["0"])[0])
+                label = server.find(query.get("setid", [""])[0], version)
+                return None if label is None else (version_zip(label), "application/zip")
+            return None
+
+    return Handler

@@ -1,0 +1,458 @@
+"""Ingest end to end: real labels from data/spl, the real parser, a real DuckDB file.
+
+Covers every input shape `adme fetch` takes, bad input (each rejected on one line while the
+good files and the rows already stored survive), a locked database, a killed run resumed, and
+fetching from a real HTTP server on 127.0.0.1 that speaks DailyMed v2.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from adme import cache
+from adme.cli import app
+from adme.errors import AdmeError
+from adme.fetch import fetch_from_dailymed, fetch_from_path
+from adme.spl import parse_spl
+from tests.http_fixture_server import API, GETFILE, Fault, FixtureServer, label_from_file
+from tests.spl_inputs import (
+    BILLION_LAUGHS,
+    MALFORMED,
+    NOT_SPL,
+    XXE,
+    relabelled,
+    sample_files,
+    truncated,
+    write_inner_zip_folder,
+    write_release,
+    zip_bomb_member,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+INOMAX = "762b51be-1893-4cd1-9511-e645fc420d3a"  # three versions in the sample
+
+
+def tables(db_path: Path) -> dict[str, list[tuple]]:
+    """Every stored row of documents, paragraphs and rejects, in a stable order."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return {
+            "documents": con.execute(
+                "SELECT * EXCLUDE (fetched_at) FROM documents ORDER BY document_id"
+            ).fetchall(),
+            "paragraphs": con.execute("SELECT * FROM paragraphs ORDER BY paragraph_id").fetchall(),
+            "rejects": con.execute(
+                "SELECT source, reason FROM rejects ORDER BY source, reason"
+            ).fetchall(),
+        }
+
+
+def expected_documents(xmls: list[bytes]) -> dict[str, int]:
+    """document_id -> paragraph count, straight from the parser (what a complete run stores)."""
+    parsed = [parse_spl(x, "expected") for x in xmls]
+    return {d.document_id: len(d.paragraphs) for d in parsed}
+
+
+def stored_paragraph_counts(db_path: Path) -> dict[str, int]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT d.document_id, count(p.paragraph_id) FROM documents d "
+            "LEFT JOIN paragraphs p USING (document_id) GROUP BY d.document_id"
+        ).fetchall()
+    return dict(rows)
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, ["fetch", *args, "--no-progress"])
+
+
+# --- from disk ---------------------------------------------------------------------------
+
+
+def test_folder_of_xml_then_rerun_changes_nothing(tmp_path):
+    db, store = tmp_path / "adme.duckdb", tmp_path / "cache"
+    files = sample_files()
+    expected = expected_documents([f.read_bytes() for f in files])
+
+    first = fetch_from_path(db, ROOT / "data" / "spl", store, progress=False)
+    assert first.fetched == len(expected) and first.skipped == 0 and first.rejects == []
+    assert first.paragraphs_added == sum(expected.values())
+    assert stored_paragraph_counts(db) == expected
+    assert sorted(first.document_ids) == sorted(expected)
+    before = tables(db)
+
+    second = fetch_from_path(db, ROOT / "data" / "spl", store, progress=False)
+    assert (second.fetched, second.skipped, second.paragraphs_added) == (0, len(expected), 0)
+    assert sorted(second.document_ids) == sorted(expected)
+    assert tables(db) == before
+    assert second.line() == (
+        f"fetched 0, skipped {len(expected)} already stored, rejected 0, paragraphs added 0"
+    )
+
+
+def test_every_stored_document_is_in_the_cache(sample_db_template):
+    with duckdb.connect(str(sample_db_template), read_only=True) as con:
+        hashes = [h for (h,) in con.execute("SELECT sha256 FROM documents").fetchall()]
+    root = sample_db_template.parent / "cache"
+    assert len(hashes) == len(sample_files())
+    for digest in hashes:
+        assert cache.sha256_of(cache.get(root, digest)) == digest
+
+
+def test_sample_db_fixture_is_a_private_copy(sample_db, sample_db_template):
+    assert sample_db != sample_db_template
+    assert tables(sample_db) == tables(sample_db_template)
+
+
+def test_release_zip_folder_of_inner_zips_and_single_xml_store_the_same(tmp_path):
+    xmls = [f.read_bytes() for f in sample_files(6)]
+    release = write_release(tmp_path / "dm_spl_release_human_rx_part1.zip", xmls)
+    inner = write_inner_zip_folder(tmp_path / "inner", xmls)
+
+    from_release = fetch_from_path(tmp_path / "a.duckdb", release, tmp_path / "c", False)
+    from_folder = fetch_from_path(tmp_path / "b.duckdb", inner, tmp_path / "c", False)
+    assert from_release.fetched == from_folder.fetched == len(xmls)
+
+    def without_source(db):
+        return [r[:6] + r[7:] for r in tables(db)["documents"]]
+
+    assert without_source(tmp_path / "a.duckdb") == without_source(tmp_path / "b.duckdb")
+    assert (
+        tables(tmp_path / "a.duckdb")["paragraphs"] == tables(tmp_path / "b.duckdb")["paragraphs"]
+    )
+    with duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True) as con:
+        sources = [s for (s,) in con.execute("SELECT source FROM documents").fetchall()]
+    assert all(s.startswith(f"{release}!prescription/") and s.endswith(".xml") for s in sources)
+
+    single = fetch_from_path(tmp_path / "s.duckdb", sample_files(1)[0], tmp_path / "c", False)
+    assert single.fetched == 1 and single.document_ids == [parse_spl(xmls[0], "x").document_id]
+
+
+@pytest.mark.slow
+def test_parsing_in_worker_processes_stores_the_same_rows(tmp_path, sample_db_template):
+    serial = tables(sample_db_template)
+    parallel = fetch_from_path(
+        tmp_path / "p.duckdb", ROOT / "data" / "spl", tmp_path / "c", False, parse_workers=2
+    )
+    assert parallel.fetched == len(serial["documents"]) and not parallel.rejects
+    stored = tables(tmp_path / "p.duckdb")
+    assert stored["paragraphs"] == serial["paragraphs"]
+    assert stored["documents"] == serial["documents"]
+
+
+def test_a_newer_version_is_added_beside_the_old_one(tmp_path):
+    versions = sorted(sample_files(), key=lambda p: p.name)
+    inomax = [p for p in versions if p.name.startswith(INOMAX)]
+    db = tmp_path / "adme.duckdb"
+    fetch_from_path(db, inomax[0], tmp_path / "c", progress=False)
+    newer = fetch_from_path(db, inomax[1], tmp_path / "c", progress=False)
+    assert newer.fetched == 1
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(
+            "SELECT version FROM documents WHERE set_id = ? ORDER BY version", [INOMAX]
+        ).fetchall() == [(12,), (13,)]
+        assert con.execute(
+            "SELECT version FROM latest_documents WHERE set_id = ?", [INOMAX]
+        ).fetchall() == [(13,)]
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+def test_bad_files_are_rejected_one_line_each_and_stored_rows_survive(tmp_path):
+    db, store = tmp_path / "adme.duckdb", tmp_path / "cache"
+    good = [f.read_bytes() for f in sample_files(5)]
+    first = tmp_path / "first"
+    first.mkdir()
+    for i, xml in enumerate(good[:3]):
+        (first / f"good{i}.xml").write_bytes(xml)
+    assert cli("--from", str(first), "--db", str(db), "--cache", str(store)).exit_code == 0
+    before = tables(db)
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    files = {
+        "a_malformed.xml": MALFORMED,
+        "b_truncated.xml": truncated(good[3]),
+        "c_not_spl.xml": NOT_SPL,
+        "d_xxe.xml": XXE,
+        "e_billion_laughs.xml": BILLION_LAUGHS,
+        "f_new_good.xml": good[3],
+        "g_new_good.xml": good[4],
+    }
+    for name, data in files.items():
+        (bad / name).write_bytes(data)
+    with zipfile.ZipFile(bad / "h_release.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("../../outside.xml", good[0])
+        archive.writestr("/abs/outside.xml", good[0])
+        archive.writestr("bomb.xml", zip_bomb_member())
+    outside_before = set(tmp_path.rglob("*"))
+
+    result = cli("--from", str(bad), "--db", str(db), "--cache", str(store))
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("rejected: ")]
+    expected_sources = [
+        bad / "a_malformed.xml",
+        bad / "b_truncated.xml",
+        bad / "c_not_spl.xml",
+        bad / "d_xxe.xml",
+        bad / "e_billion_laughs.xml",
+    ]
+    for path in expected_sources:
+        assert sum(line.startswith(f"rejected: {path}: ") for line in lines) == 1
+    archive_members = [line for line in lines if "h_release.zip!" in line]
+    assert len(archive_members) == 3
+    assert any("../../outside.xml: unsafe member name" in line for line in archive_members)
+    assert any("/abs/outside.xml: unsafe member name" in line for line in archive_members)
+    assert any("bomb.xml: ZIP bomb" in line for line in archive_members)
+    assert len(lines) == 8
+    assert "fetched 2, skipped 0 already stored, rejected 8" in result.stdout
+
+    after = tables(db)
+    assert set(before["documents"]) <= set(after["documents"])
+    assert set(before["paragraphs"]) <= set(after["paragraphs"])
+    assert len(after["documents"]) == len(before["documents"]) + 2
+    assert len(after["rejects"]) == 8
+    new_paths = set(tmp_path.rglob("*")) - outside_before
+    assert all(p.is_relative_to(store) or p.name.startswith("adme.duckdb") for p in new_paths)
+    assert not any("root:" in row[7] for row in after["paragraphs"])  # /etc/passwd never read
+
+    again = cli("--from", str(bad), "--db", str(db), "--cache", str(store))
+    assert again.exit_code == 1
+    assert tables(db) == after  # same rejects are not recorded twice
+
+
+def test_missing_path_and_empty_folder_are_one_line_errors(tmp_path):
+    db = tmp_path / "adme.duckdb"
+    missing = cli("--from", str(tmp_path / "nope"), "--db", str(db))
+    assert missing.exit_code == 1
+    assert missing.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or folder"
+    (tmp_path / "empty").mkdir()
+    empty = cli("--from", str(tmp_path / "empty"), "--db", str(db))
+    assert empty.exit_code == 1
+    assert empty.stderr.strip().startswith("error: ") and "holds no .xml or .zip" in empty.stderr
+    assert not db.exists()  # nothing is created for a mistyped path
+
+
+def test_locked_database_is_a_one_line_error_and_rows_are_unchanged(sample_db, tmp_path):
+    before = tables(sample_db)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, duckdb\n"
+            f"con = duckdb.connect({str(sample_db)!r})\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        new_label = ROOT / "data" / "new"
+        result = cli("--from", str(new_label), "--db", str(sample_db), "--cache", str(tmp_path))
+        assert result.exit_code == 1
+        assert result.stderr.strip() == f"error: {sample_db}: database is locked by another process"
+        with pytest.raises(AdmeError, match="locked"):
+            fetch_from_path(sample_db, new_label, tmp_path, progress=False)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert tables(sample_db) == before
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_duplicates_or_half_documents(tmp_path):
+    originals = [f.read_bytes() for f in sample_files()]
+    xmls = [relabelled(originals[i % len(originals)], i) for i in range(160)]
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    for i, xml in enumerate(xmls):
+        (folder / f"label{i:04d}.xml").write_bytes(xml)
+    expected = expected_documents(xmls)
+    db = tmp_path / "adme.duckdb"
+    command = [
+        sys.executable,
+        "-c",
+        "from adme.cli import app; app()",
+        "fetch",
+        "--from",
+        str(folder),
+        "--db",
+        str(db),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--batch-size",
+        "4",
+    ]
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = run.stderr.readline()  # the first committed batch
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    assert line.startswith("committed: ")
+    assert run.returncode == -signal.SIGKILL
+
+    partial = stored_paragraph_counts(db)
+    assert 4 <= len(partial) < len(expected), "the run should have been cut half way"
+    assert all(partial[d] == expected[d] for d in partial), "a half-written document"
+
+    resumed = subprocess.run(command + ["--no-progress"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"skipped {len(partial)} already stored" in resumed.stdout
+    assert stored_paragraph_counts(db) == expected
+    with duckdb.connect(str(db), read_only=True) as con:
+        n, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT (set_id, version)) FROM documents"
+        ).fetchone()
+        assert n == distinct == len(expected)
+        assert con.execute(
+            "SELECT count(*) = count(DISTINCT paragraph_id) FROM paragraphs"
+        ).fetchone()[0]
+
+
+# --- from DailyMed (real HTTP on 127.0.0.1) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fixture_labels():
+    return [label_from_file(p) for p in sample_files()]
+
+
+@pytest.fixture
+def server(fixture_labels):
+    with FixtureServer(fixture_labels) as running:
+        yield running
+
+
+def api_fetch(server, db, store, **options):
+    defaults = {"base_url": server.base_url, "rate": 200.0, "progress": False, "workers": 4}
+    return fetch_from_dailymed(db, store, **{**defaults, **options})
+
+
+def test_drug_listing_to_limit_then_cache_means_no_download(server, tmp_path):
+    store = tmp_path / "cache"
+    first = api_fetch(server, tmp_path / "a.duckdb", store, drug="metformin", limit=3)
+    assert first.fetched == 3 and not first.rejects
+    xml_requests = server.count(API + "spls/")
+    assert xml_requests == 3
+    before = tables(tmp_path / "a.duckdb")
+    with duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True) as con:
+        titles = con.execute("SELECT source FROM documents").fetchall()
+    assert all(s.startswith(server.base_url + "spls/") for (s,) in titles)
+
+    again = api_fetch(server, tmp_path / "a.duckdb", store, drug="metformin", limit=3)
+    assert (again.fetched, again.skipped) == (0, 3)
+    assert sorted(again.document_ids) == sorted(first.document_ids)
+    assert tables(tmp_path / "a.duckdb") == before
+
+    fresh = api_fetch(server, tmp_path / "b.duckdb", store, drug="metformin", limit=3)
+    assert fresh.fetched == 3
+    assert server.count(API + "spls/") == xml_requests  # the cache answered, no download
+    assert tables(tmp_path / "b.duckdb") == before
+
+
+def test_downloads_run_on_at_most_workers_threads(server, tmp_path):
+    server.label_delay = 0.15
+    db, store = tmp_path / "a.duckdb", tmp_path / "c"
+    summary = api_fetch(server, db, store, since="2000-01-01", limit=8, workers=2)
+    assert summary.fetched == 8
+    assert server.max_active == 2
+
+
+def test_all_versions_uses_history_and_zip_downloads(server, tmp_path, fixture_labels):
+    db = tmp_path / "adme.duckdb"
+    summary = api_fetch(server, db, tmp_path / "cache", setids=[INOMAX], all_versions=True)
+    assert summary.fetched == 3 and not summary.rejects
+    assert server.count(API + f"spls/{INOMAX}/history.json") == 1
+    assert server.count(API + f"spls/{INOMAX}.xml") == 1
+    assert server.count(GETFILE + "?type=zip") == 2
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT version, sha256 FROM documents ORDER BY version").fetchall()
+    by_version = {x.version: cache.sha256_of(x.xml) for x in fixture_labels if x.setid == INOMAX}
+    assert rows == sorted(by_version.items())
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault(503), Fault(200, body=b"late", delay=0.6)], ids=["5xx", "read-timeout"]
+)
+def test_service_failure_mid_run_keeps_stored_rows_and_good_documents(server, tmp_path, fault):
+    db, store = tmp_path / "adme.duckdb", tmp_path / "cache"
+    assert api_fetch(server, db, store, setids=[INOMAX]).fetched == 1
+    before = tables(db)
+    metformin = [x.setid for x in server.labels if "metformin" in x.title.lower()]
+    server.fail_always(API + f"spls/{sorted(metformin)[2]}.xml", fault)
+    with pytest.raises(AdmeError) as raised:
+        api_fetch(server, db, store, drug="metformin", workers=1, retries=0, read_timeout=0.3)
+    assert "\n" not in str(raised.value)
+    assert ("HTTP 503" if fault.status == 503 else "read timeout") in str(raised.value)
+    after = tables(db)
+    assert set(before["documents"]) <= set(after["documents"])
+    assert before["paragraphs"] == [p for p in after["paragraphs"] if p[1] in before_ids(before)]
+    assert len(after["documents"]) == len(before["documents"]) + 2  # the two listed before it
+
+
+def before_ids(snapshot) -> set[str]:
+    return {row[0] for row in snapshot["documents"]}
+
+
+def test_unknown_setid_is_rejected_and_the_rest_stored(server, tmp_path):
+    unknown = "00000000-0000-0000-0000-000000000000"
+    result = CliRunner().invoke(
+        app,
+        [
+            "fetch",
+            "--setid",
+            unknown,
+            "--setid",
+            INOMAX,
+            "--base-url",
+            server.base_url,
+            "--rate",
+            "200",
+            "--db",
+            str(tmp_path / "adme.duckdb"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"rejected: setid {unknown}: not found on DailyMed"
+    assert result.stdout.startswith("fetched 1, skipped 0")
+
+
+def test_fetch_needs_something_to_fetch(tmp_path):
+    with pytest.raises(AdmeError, match="say what to fetch"):
+        fetch_from_dailymed(tmp_path / "a.duckdb", tmp_path / "c", progress=False)
+    result = cli("--since", "yesterday", "--db", str(tmp_path / "a.duckdb"))
+    assert result.exit_code == 1 and "--since must be a date YYYY-MM-DD" in result.stderr
+    both = cli("--from", str(tmp_path), "--drug", "x", "--db", str(tmp_path / "a.duckdb"))
+    assert both.exit_code == 1 and "cannot be combined with --drug" in both.stderr
+
+
+def test_help_explains_every_option():
+    result = CliRunner().invoke(app, ["fetch", "--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--from",
+        "--drug",
+        "--setid",
+        "--since",
+        "--doctype",
+        "--limit",
+        "--all-versions",
+        "--base-url",
+        "--workers",
+        "--db",
+        "--cache",
+    ):
+        assert option in result.stdout

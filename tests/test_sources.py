@@ -1,0 +1,179 @@
+"""Where SPL bytes come from: files, folders, release ZIPs; unsafe members; the cache."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import pytest
+
+from adme import cache, sources
+from adme.errors import AdmeError
+from tests.spl_inputs import (
+    sample_files,
+    write_inner_zip_folder,
+    write_release,
+    zip_bomb_member,
+)
+
+
+def raw_items(items):
+    return [i for i in items if isinstance(i, sources.RawSpl)]
+
+
+def rejects(items):
+    return [i for i in items if isinstance(i, sources.Reject)]
+
+
+def test_single_xml_file():
+    (path,) = sample_files(1)
+    items = list(sources.iter_spl(path))
+    assert items == [sources.RawSpl(str(path), path.read_bytes())]
+
+
+def test_folder_of_xml_is_read_recursively_in_order(tmp_path):
+    files = sample_files(4)
+    (tmp_path / "sub").mkdir()
+    for i, f in enumerate(files):
+        target = tmp_path / ("sub" if i % 2 else "") / f.name
+        target.write_bytes(f.read_bytes())
+    (tmp_path / "notes.txt").write_text("not a label")
+    items = list(sources.iter_spl(tmp_path))
+    assert sorted(i.data for i in items) == sorted(f.read_bytes() for f in files)
+    assert not rejects(items)
+
+
+def test_release_zip_of_inner_zips_streams_every_label(tmp_path):
+    xmls = [f.read_bytes() for f in sample_files(5)]
+    release = write_release(tmp_path / "dm_spl_release_human_rx_part1.zip", xmls)
+    items = list(sources.iter_spl(release))
+    assert [i.data for i in items] == sorted(xmls, key=lambda x: _inner_name_order(x))
+    assert all(i.source.startswith(f"{release}!prescription/") for i in items)
+    assert all(".zip!" in i.source and i.source.endswith(".xml") for i in items)
+    assert sources.estimate_count([release]) == 5
+
+
+def _inner_name_order(xml: bytes) -> str:
+    from tests.spl_inputs import inner_zip_name
+
+    return inner_zip_name(xml)
+
+
+def test_folder_of_inner_zips(tmp_path):
+    xmls = [f.read_bytes() for f in sample_files(3)]
+    folder = write_inner_zip_folder(tmp_path / "inner", xmls)
+    items = list(sources.iter_spl(folder))
+    assert sorted(i.data for i in items) == sorted(xmls)
+    assert not rejects(items)
+
+
+@pytest.mark.parametrize(
+    ("member", "fault"),
+    [
+        ("../../escaped.xml", "parent directory"),
+        ("prescription/../../escaped.xml", "parent directory"),
+        ("/tmp/absolute.xml", "absolute path"),
+        ("C:/windows/absolute.xml", "absolute path"),
+    ],
+)
+def test_unsafe_member_names_are_rejected_and_nothing_is_written(tmp_path, member, fault):
+    good = sample_files(1)[0].read_bytes()
+    release = tmp_path / "release.zip"
+    with zipfile.ZipFile(release, "w") as archive:
+        archive.writestr("ok.xml", good)
+        archive.writestr(member, good)
+    before = set(tmp_path.parent.rglob("*"))
+    items = list(sources.iter_spl(release))
+    assert [i.data for i in raw_items(items)] == [good]
+    (reject,) = rejects(items)
+    assert reject.source == f"{release}!{member}"
+    assert fault in reject.reason and "\n" not in reject.reason
+    assert set(tmp_path.parent.rglob("*")) == before
+
+
+def test_unsafe_member_inside_an_inner_zip(tmp_path):
+    good = sample_files(1)[0].read_bytes()
+    inner = tmp_path / "20240101_x.zip"
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("../label.xml", good)
+    release = tmp_path / "release.zip"
+    with zipfile.ZipFile(release, "w") as archive:
+        archive.write(inner, "prescription/20240101_x.zip")
+    inner.unlink()
+    (reject,) = list(sources.iter_spl(release))
+    assert reject.source.endswith("20240101_x.zip!../label.xml")
+    assert "unsafe member name" in reject.reason
+
+
+def test_zip_bomb_by_compression_ratio(tmp_path):
+    good = sample_files(1)[0].read_bytes()
+    release = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(release, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.xml", zip_bomb_member())
+        archive.writestr("good.xml", good)
+    items = list(sources.iter_spl(release))
+    assert [i.data for i in raw_items(items)] == [good]
+    (reject,) = rejects(items)
+    assert reject.source.endswith("!bomb.xml") and "ZIP bomb: compression ratio" in reject.reason
+
+
+def test_zip_bomb_by_uncompressed_size(tmp_path, monkeypatch):
+    # A cap of 1 MB stands in for the real 256 MB, so the test need not write 256 MB.
+    monkeypatch.setattr(sources, "MAX_MEMBER_BYTES", 1024 * 1024)
+    release = tmp_path / "big.zip"
+    with zipfile.ZipFile(release, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("big.xml", os.urandom(2 * 1024 * 1024))
+    (reject,) = list(sources.iter_spl(release))
+    assert "ZIP bomb" in reject.reason and "exceeds 1048576" in reject.reason
+
+
+def test_corrupt_zip_is_a_reject_not_a_crash(tmp_path):
+    bad = tmp_path / "20240101_broken.zip"
+    bad.write_bytes(b"PK\x03\x04 this is not really a zip")
+    (reject,) = list(sources.iter_spl(bad))
+    assert reject.source == str(bad) and "not a valid ZIP file" in reject.reason
+
+
+def test_empty_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(AdmeError, match="folder holds no .xml or .zip files"):
+        sources.check_input(tmp_path)
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(AdmeError, match="holds no"):
+        list(sources.iter_spl(tmp_path))
+
+
+def test_missing_path_is_a_one_line_error(tmp_path):
+    with pytest.raises(AdmeError, match="no such file or folder") as raised:
+        sources.check_input(tmp_path / "nope")
+    assert str(tmp_path / "nope") in str(raised.value)
+
+
+def test_cache_is_content_addressed_and_atomic(tmp_path):
+    data = sample_files(1)[0].read_bytes()
+    digest = cache.put(tmp_path, data)
+    assert digest == cache.sha256_of(data)
+    path = tmp_path / digest[:2] / f"{digest}.xml"
+    assert path.read_bytes() == data
+    assert cache.get(tmp_path, digest) == data
+    assert cache.put(tmp_path, data) == digest  # second put is a no-op
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [path.name]
+    path.write_bytes(b"damaged")
+    assert cache.get(tmp_path, digest) is None
+
+
+def test_cache_never_leaves_its_root(tmp_path):
+    root = tmp_path / "cache"
+    for bad in ("../../../etc/passwd", "/etc/passwd", "AB" * 32):
+        with pytest.raises(AdmeError, match="not a sha256"):
+            cache.path_for(root, bad)
+    with pytest.raises(AdmeError, match="not a valid cache key"):
+        cache.remember(root, "../escape", "a" * 64)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_cache_keys_map_versions_to_content(tmp_path):
+    data = b"<document/>"
+    digest = cache.put(tmp_path, data)
+    assert cache.recall(tmp_path, "setid_v3") is None
+    cache.remember(tmp_path, "setid_v3", digest)
+    assert cache.recall(tmp_path, "setid_v3") == data
