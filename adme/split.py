@@ -1,0 +1,368 @@
+"""Named, reproducible, leak-free train/validation/test splits of rule-labelled paragraphs.
+
+A split is built from its parameters alone (same database + same parameters = same rows):
+1. take every paragraph with a rule label, mapped to the split's classes (five or binary);
+2. group copies of one text (same text_hash) into one unit, so they all land on one side
+   (`allow_duplicates` makes every paragraph its own unit, as the paper did);
+3. stratified, seeded split of the units into test and development parts (per class, a
+   seeded shuffle, so every class is on both sides);
+4. synthetic imbalance (ratio / step / long-tail) on the development part only;
+5. validation carved out of the development part, stratified; the rest is train.
+Imbalance counts are in units (distinct texts); without duplicates a unit is one paragraph.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from adme import store
+from adme.errors import AdmeError
+
+ADME_CLASSES = ("absorption", "distribution", "metabolism", "excretion")
+CLASS_SETS = {
+    "five": (*ADME_CLASSES, "other"),
+    "binary": ("adme", "other"),
+}
+METHODS = ("natural", "ratio", "step", "long-tail")
+PARTS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Paragraphs that must stay together (copies of one text), with their common label."""
+
+    key: str  # text_hash, or the paragraph_id when duplicates are allowed
+    label: str
+    paragraph_ids: tuple[str, ...]
+
+
+@dataclass
+class SplitSummary:
+    """What `make_split` stored: counts per part and class, folded and dropped duplicates."""
+
+    name: str
+    classes: tuple[str, ...]
+    counts: dict[str, dict[str, int]]  # part -> class -> paragraphs
+    folded: int  # paragraphs that are copies of a text already in the split
+    conflicting_groups: int  # texts whose copies carry different labels
+    dropped: int  # paragraphs left out because their copies disagree
+    removed: dict[str, int] = field(default_factory=dict)  # class -> units cut by imbalance
+    params: dict = field(default_factory=dict)
+
+    def total(self, part: str) -> int:
+        """Paragraphs in one part."""
+        return sum(self.counts.get(part, {}).values())
+
+    def table(self) -> list[list[str]]:
+        """Header row, then one row per class and a total row: class, train, validation, test."""
+        rows = [["class", *PARTS]]
+        for label in self.classes:
+            rows.append([label, *(str(self.counts.get(p, {}).get(label, 0)) for p in PARTS)])
+        rows.append(["total", *(str(self.total(p)) for p in PARTS)])
+        return rows
+
+    def lines(self) -> list[str]:
+        """The summary the CLI prints: the count table and what was folded, dropped and cut."""
+        table = self.table()
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        out = [
+            "  ".join(
+                cell.rjust(w) if i else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+            for row in table
+        ]
+        out.insert(
+            0, f"split {self.name!r} ({self.params.get('method')}, {len(self.classes)} classes)"
+        )
+        if self.params.get("allow_duplicates"):
+            out.append("duplicates allowed: copies of one text may sit on both sides")
+        else:
+            out.append(f"folded {self.folded} duplicate paragraphs onto the side of their text")
+            if self.conflicting_groups:
+                out.append(
+                    f"{self.conflicting_groups} texts had copies with different labels: kept the "
+                    f"majority label, dropped {self.dropped} paragraphs (ties dropped whole)"
+                )
+        if self.removed:
+            cut = ", ".join(f"{label} -{n}" for label, n in self.removed.items() if n)
+            out.append(f"imbalance removed from train and validation: {cut or 'nothing'}")
+        return out
+
+
+def check_params(
+    classes: str,
+    method: str,
+    test_size: float,
+    validation_size: float,
+    ratio: float | None,
+    classes_cut: Sequence[str],
+    fraction: float | None,
+    mu: float | None,
+) -> None:
+    """Reject unknown names and out-of-range numbers before anything is read or written."""
+    if classes not in CLASS_SETS:
+        raise AdmeError(f"--classes {classes}: unknown (choose {' or '.join(CLASS_SETS)})")
+    if method not in METHODS:
+        raise AdmeError(f"--method {method}: unknown (choose one of {', '.join(METHODS)})")
+    if not 0 < test_size < 1:
+        raise AdmeError(f"--test-size {test_size}: must be between 0 and 1")
+    if not 0 <= validation_size < 1:
+        raise AdmeError(f"--validation-size {validation_size}: must be at least 0 and below 1")
+    if method == "ratio" and (ratio is None or not 0 < ratio <= 1):
+        raise AdmeError(f"--ratio {ratio}: the ratio method needs a ratio in (0, 1]")
+    if method == "step":
+        if not classes_cut:
+            raise AdmeError("--method step needs at least one --classes-cut")
+        unknown = sorted(set(classes_cut) - set(CLASS_SETS[classes]))
+        if unknown:
+            raise AdmeError(f"--classes-cut {', '.join(unknown)}: not a {classes} class")
+        if fraction is None or not 0 < fraction <= 1:
+            raise AdmeError(f"--fraction {fraction}: the step method needs a fraction in (0, 1]")
+    if method == "long-tail" and (mu is None or not 0 < mu <= 1):
+        raise AdmeError(f"--mu {mu}: the long-tail method needs mu in (0, 1]")
+
+
+def target_label(rule_label: str, classes: str) -> str | None:
+    """The rule label in this split's classes (binary folds the four ADME classes into adme)."""
+    if classes == "binary":
+        return "adme" if rule_label in ADME_CLASSES else "other"
+    return rule_label if rule_label in CLASS_SETS["five"] else None
+
+
+def make_units(
+    rows: Sequence[tuple[str, str, str]], classes: str, allow_duplicates: bool
+) -> tuple[list[Unit], int, int, int]:
+    """Group (paragraph_id, text_hash, rule_label) rows into units that stay on one side.
+
+    Copies of one text whose labels disagree keep the majority label (the disagreeing copies
+    are dropped); a tie drops the whole text. Returns (units sorted by key, folded paragraphs,
+    conflicting texts, dropped paragraphs).
+    """
+    labelled = [(pid, h, target_label(rule, classes)) for pid, h, rule in rows]
+    labelled = [row for row in labelled if row[2] is not None]
+    if allow_duplicates:
+        units = [Unit(pid, label, (pid,)) for pid, _, label in labelled]
+        return sorted(units, key=lambda u: u.key), 0, 0, 0
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for pid, text_hash, label in labelled:
+        groups[text_hash].append((pid, label))
+    units, folded, conflicting, dropped = [], 0, 0, 0
+    for text_hash in sorted(groups):
+        members = groups[text_hash]
+        votes = Counter(label for _, label in members).most_common()
+        if len(votes) > 1:
+            conflicting += 1
+            if votes[0][1] == votes[1][1]:
+                dropped += len(members)
+                continue
+        label = votes[0][0]
+        kept = tuple(sorted(pid for pid, lab in members if lab == label))
+        dropped += len(members) - len(kept)
+        folded += len(kept) - 1
+        units.append(Unit(text_hash, label, kept))
+    return units, folded, conflicting, dropped
+
+
+def stratified_split(
+    units: Sequence[Unit], size: float, seed: int, part: str, *, strict: bool = True
+) -> tuple[list[Unit], list[Unit]]:
+    """Split units into (rest, held): per class, a seeded shuffle and the first round(size*n).
+
+    Every class keeps at least one unit on each side. A class with a single unit cannot be
+    split: an AdmeError when `strict` (the test part), else it stays in the rest (validation).
+    """
+    by_label: dict[str, list[Unit]] = defaultdict(list)
+    for unit in units:
+        by_label[unit.label].append(unit)
+    rest, held = [], []
+    for label in sorted(by_label):
+        members = sorted(by_label[label], key=lambda u: u.key)
+        if len(members) < 2:
+            if strict:
+                raise AdmeError(
+                    f"cannot stratify the {part} part: class {label} has only "
+                    f"{len(members)} distinct text"
+                )
+            rest.extend(members)
+            continue
+        random.Random(f"{seed}/{part}/{label}").shuffle(members)
+        n_held = min(len(members) - 1, max(1, int(size * len(members) + 0.5)))
+        held.extend(members[:n_held])
+        rest.extend(members[n_held:])
+    return sorted(rest, key=lambda u: u.key), sorted(held, key=lambda u: u.key)
+
+
+def class_counts(units: Sequence[Unit], classes: Sequence[str]) -> dict[str, int]:
+    """Units per class, in model class order (so equal sizes rank in that order)."""
+    counts = Counter(u.label for u in units)
+    return {label: counts[label] for label in classes if counts[label]}
+
+
+def imbalance_targets(
+    counts: dict[str, int],
+    method: str,
+    *,
+    ratio: float | None = None,
+    classes_cut: Sequence[str] = (),
+    fraction: float | None = None,
+    mu: float | None = None,
+) -> dict[str, int]:
+    """How many units of each class to keep in train under a synthetic imbalance.
+
+    ratio: every class but the largest is capped at round(ratio * N_max) (binary: the minority
+    class is cut to ratio x the majority, as in the paper's SST-2 experiment). step: each class
+    in `classes_cut` keeps round(fraction x its size). long-tail: classes sorted by size
+    (largest first) keep N_max * mu**i. Never more than a class has, never fewer than 1.
+    """
+    if method == "natural":
+        return dict(counts)
+    order = sorted(counts, key=lambda label: -counts[label])  # stable: ties keep given order
+    n_max = counts[order[0]]
+    targets = dict(counts)
+    for rank, label in enumerate(order):
+        if method == "ratio" and rank > 0:
+            targets[label] = round(ratio * n_max)
+        elif method == "step" and label in classes_cut:
+            targets[label] = round(fraction * counts[label])
+        elif method == "long-tail":
+            targets[label] = round(n_max * mu**rank)
+    return {label: max(1, min(counts[label], n)) for label, n in targets.items()}
+
+
+def apply_imbalance(
+    units: Sequence[Unit], targets: dict[str, int], seed: int
+) -> tuple[list[Unit], dict[str, int]]:
+    """Keep a seeded random `targets[label]` units of each class; return kept and removed count."""
+    by_label: dict[str, list[Unit]] = defaultdict(list)
+    for unit in units:
+        by_label[unit.label].append(unit)
+    kept, removed = [], {}
+    for label in sorted(by_label):
+        members = by_label[label]
+        chosen = random.Random(f"{seed}/{label}").sample(members, targets[label])
+        kept.extend(chosen)
+        removed[label] = len(members) - len(chosen)
+    return sorted(kept, key=lambda u: u.key), removed
+
+
+def split_rows_table(parts: dict[str, Sequence[Unit]]) -> pa.Table:
+    """One (paragraph_id, part, label) row per paragraph of every unit, for store.write_split."""
+    rows = [
+        {"paragraph_id": pid, "part": part, "label": unit.label}
+        for part, units in parts.items()
+        for unit in units
+        for pid in unit.paragraph_ids
+    ]
+    rows.sort(key=lambda r: r["paragraph_id"])
+    schema = pa.schema(
+        [("paragraph_id", pa.string()), ("part", pa.string()), ("label", pa.string())]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def part_counts(
+    parts: dict[str, Sequence[Unit]], classes: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Paragraphs per part and class (every class listed, zero when absent)."""
+    counts = {part: dict.fromkeys(classes, 0) for part in PARTS}
+    for part, units in parts.items():
+        for unit in units:
+            counts[part][unit.label] += len(unit.paragraph_ids)
+    return counts
+
+
+def make_split(
+    db_path: str | Path,
+    name: str,
+    *,
+    classes: str = "five",
+    method: str = "natural",
+    test_size: float = 0.15,
+    validation_size: float = 0.1,
+    ratio: float | None = None,
+    classes_cut: Sequence[str] = (),
+    fraction: float | None = None,
+    mu: float | None = None,
+    seed: int = 42,
+    allow_duplicates: bool = False,
+    replace: bool = False,
+) -> SplitSummary:
+    """Build the named split from the rule-labelled paragraphs and store it; return counts.
+
+    `validation_size` is the fraction of the (imbalanced) development part held out for
+    tuning; the test part is cut first and never touched by the imbalancing.
+    """
+    check_params(classes, method, test_size, validation_size, ratio, classes_cut, fraction, mu)
+    if not name.strip():
+        raise AdmeError("a split needs a non-empty name")
+    class_names = CLASS_SETS[classes]
+    params = {
+        "classes": classes,
+        "method": method,
+        "test_size": test_size,
+        "validation_size": validation_size,
+        "ratio": ratio,
+        "classes_cut": sorted(classes_cut),
+        "fraction": fraction,
+        "mu": mu,
+        "seed": seed,
+        "allow_duplicates": allow_duplicates,
+        "conflicts": "majority label, ties dropped",
+    }
+    con = store.connect(db_path)
+    try:
+        rows = con.execute(store.sql_text("split_source")).fetchall()
+        if not rows:
+            raise AdmeError(f"{db_path}: no paragraphs with a rule label to split")
+        units, _, conflicting, dropped = make_units(rows, classes, allow_duplicates)
+        missing = [c for c in class_names if not any(u.label == c for u in units)]
+        if missing:
+            raise AdmeError(f"{db_path}: no labelled paragraphs of class {', '.join(missing)}")
+        development, test = stratified_split(units, test_size, seed, "test")
+        targets = imbalance_targets(
+            class_counts(development, class_names),
+            method,
+            ratio=ratio,
+            classes_cut=classes_cut,
+            fraction=fraction,
+            mu=mu,
+        )
+        development, removed = apply_imbalance(development, targets, seed)
+        if validation_size > 0:
+            train, validation = stratified_split(
+                development, validation_size, seed, "validation", strict=False
+            )
+        else:
+            train, validation = development, []
+        parts = {"train": train, "validation": validation, "test": test}
+        # copies still in the split after imbalancing, each folded onto its text's side
+        folded = sum(len(u.paragraph_ids) - 1 for units in parts.values() for u in units)
+        store.write_split(
+            con,
+            name,
+            json.dumps(params, sort_keys=True),
+            class_names,
+            folded,
+            split_rows_table(parts),
+            replace=replace,
+        )
+    finally:
+        con.close()
+    return SplitSummary(
+        name=name,
+        classes=class_names,
+        counts=part_counts(parts, class_names),
+        folded=folded,
+        conflicting_groups=conflicting,
+        dropped=dropped,
+        removed=removed if method != "natural" else {},
+        params=params,
+    )
