@@ -1,0 +1,254 @@
+"""The figures of `adme plot`: class balance, per-class F1, a confusion matrix, confidence.
+
+Data comes from `sql/plot_*.sql` (reports in their own right, so the numbers behind a figure can
+be printed with `adme report`). Figures are drawn on a bare `matplotlib.figure.Figure`, which
+renders with the Agg backend and touches no global pyplot state, so plotting works headless
+and from several threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from adme import reports
+from adme.errors import AdmeError
+from adme.model_id import model_id as weights_model_id
+
+PLOT_NAMES = ("class-balance", "per-class-f1", "confusion", "confidence")
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+CLASS_ORDER = ("absorption", "distribution", "metabolism", "excretion", "other", "adme")
+PART_ORDER = ("train", "validation", "test")
+DPI = 120
+
+
+def ordered(names: Sequence[str], order: Sequence[str]) -> list[str]:
+    """NAMES in a fixed reading order (known ones first as in ORDER, the rest alphabetically)."""
+    known = [n for n in order if n in names]
+    return known + sorted(set(names) - set(known))
+
+
+def choices(db_path: str | Path, kind: str) -> list[str]:
+    """Stored splits, runs (newest first) or models with predictions, for defaults and errors."""
+    _, rows = reports.run_query(db_path, "plot_choices")
+    return [name for k, name, _ in rows if k == kind]
+
+
+def _listing(names: Sequence[str]) -> str:
+    return ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else "none"
+
+
+# --- data -> figure -----------------------------------------------------------------------
+
+
+def _bar_chart(
+    title: str, categories: Sequence[str], series: dict[str, Sequence[float]], ylabel: str
+) -> Figure:
+    """Grouped bars: one group per category, one bar per series, each bar labelled."""
+    fig = Figure(figsize=(max(6.0, 1.4 * len(categories) + 2), 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(categories))
+    for i, (name, values) in enumerate(series.items()):
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name)
+        ax.bar_label(bars, fmt="%d", fontsize=8)
+    ax.set_xticks(x, categories)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("class")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(series) > 1:
+        ax.legend()
+    ax.margins(y=0.12)
+    return fig
+
+
+def class_balance_figure(db_path: str | Path, split: str | None = None) -> Figure:
+    """Paragraphs per rule label; with SPLIT, that split's parts side by side per label."""
+    if split is None:
+        _, rows = reports.run_query(db_path, "class_balance")
+        if not rows:
+            raise AdmeError(f"{db_path}: no paragraphs stored yet (run `adme fetch` first)")
+        counts = {label: n for label, n, _ in rows}
+        labels = ordered(list(counts), (*CLASS_ORDER, "unlabelled"))
+        total = sum(counts.values())
+        return _bar_chart(
+            f"Paragraphs per rule label ({total} in all)",
+            labels,
+            {"paragraphs": [counts[label] for label in labels]},
+            "paragraphs",
+        )
+    _, rows = reports.run_query(db_path, "plot_split_balance", {"split": split})
+    if not rows:
+        raise AdmeError(
+            f"split {split!r} not found; stored splits: {_listing(choices(db_path, 'split'))}"
+        )
+    labels = ordered({label for _, label, _ in rows}, CLASS_ORDER)
+    parts = ordered({part for part, _, _ in rows}, PART_ORDER)
+    counts = {(part, label): n for part, label, n in rows}
+    series = {
+        f"{part} ({sum(counts.get((part, lab), 0) for lab in labels)})": [
+            counts.get((part, lab), 0) for lab in labels
+        ]
+        for part in parts
+    }
+    return _bar_chart(f"Split {split}: paragraphs per label and part", labels, series, "paragraphs")
+
+
+def per_class_f1_figure(db_path: str | Path, runs: str | Sequence[str] | None = None) -> Figure:
+    """Mean test F1 per class for each split/method, error bars = standard error over seeds.
+
+    RUNS selects run ids and/or split names (a comma-separated string or a list); None = all.
+    """
+    selector = runs if runs is None or isinstance(runs, str) else ",".join(runs)
+    _, rows = reports.run_query(db_path, "plot_per_class_f1", {"runs": selector})
+    if not rows:
+        known = choices(db_path, "run")
+        if not known:
+            raise AdmeError(f"{db_path}: no training runs with test metrics yet (run `adme train`)")
+        raise AdmeError(
+            f"no test metrics for runs {selector!r}; stored runs: {_listing(known)} "
+            f"(or a split name: {_listing(choices(db_path, 'split'))})"
+        )
+    splits = {split for split, *_ in rows}
+    groups: dict[str, dict[str, tuple[float, float]]] = {}
+    seeds: dict[str, int] = {}
+    for split, method, cls, n, f1, se, _ in rows:
+        group = method if len(splits) == 1 else f"{split} / {method}"
+        groups.setdefault(group, {})[cls] = (f1, se)
+        seeds[group] = max(seeds.get(group, 0), n)
+    classes = ordered({cls for *_, cls, _, _, _, _ in rows}, CLASS_ORDER)
+    fig = Figure(figsize=(max(7.0, 1.6 * len(classes) + 2), 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / len(groups)
+    x = np.arange(len(classes))
+    for i, (group, scores) in enumerate(sorted(groups.items())):
+        means = [scores.get(c, (np.nan, 0))[0] for c in classes]
+        errors = [scores.get(c, (0, 0))[1] for c in classes]
+        bars = ax.bar(
+            x + (i - (len(groups) - 1) / 2) * width,
+            means,
+            width,
+            yerr=errors,
+            capsize=3,
+            label=f"{group} ({seeds[group]} seed{'s' if seeds[group] != 1 else ''})",
+        )
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+    ax.set_xticks(x, classes)
+    ax.set_ylim(0, 1.15)
+    ax.set_xlabel("class")
+    ax.set_ylabel("test F1 (mean ± standard error over seeds)")
+    scope = f" — {next(iter(splits))}" if len(splits) == 1 else ""
+    ax.set_title(f"Per-class F1 by method{scope}")
+    ax.legend(loc="upper left", fontsize=8, ncols=min(len(groups), 3))
+    return fig
+
+
+def confusion_figure(db_path: str | Path, run: str | None = None) -> Figure:
+    """One run's test confusion matrix with the count in every cell (default: newest run)."""
+    known = choices(db_path, "run")
+    if run is None:
+        if not known:
+            raise AdmeError(f"{db_path}: no training runs yet (run `adme train`)")
+        run = known[0]
+    _, rows = reports.run_query(db_path, "plot_confusion", {"run_id": run})
+    if not rows:
+        raise AdmeError(f"no test confusion matrix for run {run!r}; stored runs: {_listing(known)}")
+    labels = ordered({t for t, _, _ in rows} | {p for _, p, _ in rows}, CLASS_ORDER)
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    for true, pred, n in rows:
+        matrix[index[true], index[pred]] = n
+    fig = Figure(figsize=(1.1 * len(labels) + 3, 1.0 * len(labels) + 2), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, label="paragraphs")
+    threshold = matrix.max() / 2
+    for (i, j), n in np.ndenumerate(matrix):
+        ax.text(j, i, str(n), ha="center", va="center", color="white" if n > threshold else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    correct = int(np.trace(matrix))
+    ax.set_title(f"Run {run}: test confusion ({correct}/{matrix.sum()} correct)")
+    return fig
+
+
+def resolve_model(db_path: str | Path, model: str | Path | None) -> str:
+    """A model id from a model folder, a stored model id, or None when only one model labelled."""
+    known = choices(db_path, "model")
+    if model is None:
+        if len(known) == 1:
+            return known[0]
+        if not known:
+            raise AdmeError(f"{db_path}: no predictions stored yet (run `adme label`)")
+        raise AdmeError(
+            f"several models have predictions, pick one with --model: {_listing(known)}"
+        )
+    if Path(model).is_dir():
+        return weights_model_id(model)
+    return str(model)
+
+
+def confidence_figure(db_path: str | Path, model: str | Path | None = None) -> Figure:
+    """Histogram of one model's prediction confidence, stacked by predicted class."""
+    model_id = resolve_model(db_path, model)
+    _, rows = reports.run_query(db_path, "plot_confidence", {"model_id": model_id})
+    if not rows:
+        known = choices(db_path, "model")
+        raise AdmeError(f"no predictions by model {model_id!r}; models: {_listing(known)}")
+    by_class: dict[str, list[float]] = {}
+    for label, confidence in rows:
+        by_class.setdefault(label, []).append(confidence)
+    labels = ordered(list(by_class), CLASS_ORDER)
+    fig = Figure(figsize=(8.0, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    lowest = min(min(v) for v in by_class.values())
+    bins = np.linspace(min(lowest, 1 / max(len(labels), 2)), 1.0, 21)
+    ax.hist(
+        [by_class[c] for c in labels],
+        bins=bins,
+        stacked=True,
+        label=[f"{c} ({len(by_class[c])})" for c in labels],
+    )
+    ax.set_xlabel("confidence (probability of the predicted class)")
+    ax.set_ylabel("paragraphs")
+    ax.set_title(f"Prediction confidence of {model_id} ({len(rows)} paragraphs)")
+    ax.legend(title="predicted class", fontsize=8)
+    return fig
+
+
+# --- adme plot ----------------------------------------------------------------------------
+
+
+def plot(
+    db_path: str | Path,
+    name: str,
+    output: str | Path,
+    *,
+    split: str | None = None,
+    runs: str | Sequence[str] | None = None,
+    run: str | None = None,
+    model: str | Path | None = None,
+) -> Path:
+    """Draw plot NAME from the database and save it to OUTPUT (.png, .svg or .pdf); return it."""
+    builders: dict[str, Callable[[], Figure]] = {
+        "class-balance": lambda: class_balance_figure(db_path, split),
+        "per-class-f1": lambda: per_class_f1_figure(db_path, runs),
+        "confusion": lambda: confusion_figure(db_path, run),
+        "confidence": lambda: confidence_figure(db_path, model),
+    }
+    if name not in builders:
+        raise AdmeError(f"unknown plot {name!r}; available: {', '.join(PLOT_NAMES)}")
+    output = Path(output)
+    if output.suffix.lower() not in IMAGE_SUFFIXES:
+        raise AdmeError(f"{output}: the output must end in {', '.join(IMAGE_SUFFIXES)}")
+    figure = builders[name]()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=DPI)
+    return output

@@ -1,0 +1,255 @@
+"""Run the SQL reports in `sql/*.sql` and export their rows as a table, CSV, JSON or Parquet.
+
+A report is a plain SQL file that also runs in the `duckdb` CLI. Its header (the comment
+lines before the SQL) starts with a `-- one-line description`, holds the line `-- kind: report`
+(sql/ also holds the schema and internal queries of other commands, which are not reports),
+and declares parameters as `-- param: NAME = DEFAULT` (or `-- param: NAME` when there is no
+default). Parameters are written `$NAME` in the query and bound as DuckDB named parameters,
+never pasted into the SQL text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.table import Table
+
+from adme import store
+from adme.errors import AdmeError
+
+FORMATS = ("table", "csv", "json", "parquet")
+NOT_REPORTS = frozenset({"schema"})
+REPORT_MARKER = "-- kind: report"
+REQUIRED = object()  # default of a parameter the user must give
+
+_NAME = re.compile(r"^[a-z0-9_]+$")
+_PARAM_LINE = re.compile(
+    r"^--\s*param:\s*(?P<name>[a-z_][a-z0-9_]*)\s*(?:=\s*(?P<default>.*?))?\s*$"
+)
+
+
+def header_lines(sql: str) -> list[str]:
+    """The comment lines at the top of a SQL file, before its first statement."""
+    lines = []
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            lines.append(stripped)
+        elif stripped:
+            break
+    return lines
+
+
+def is_report(path: Path) -> bool:
+    """Whether a SQL file is a report (its header says `-- kind: report`)."""
+    return path.stem not in NOT_REPORTS and REPORT_MARKER in header_lines(path.read_text())
+
+
+def report_names() -> list[str]:
+    """Names of every report in sql/, sorted."""
+    return sorted(p.stem for p in store.SQL_DIR.glob("*.sql") if is_report(p))
+
+
+def description(sql: str) -> str:
+    """The report's one-line description: its first comment line, without the `--`."""
+    first = sql.lstrip().splitlines()[0] if sql.strip() else ""
+    return first[2:].strip() if first.startswith("--") else ""
+
+
+def list_reports() -> list[tuple[str, str]]:
+    """(name, description) of every report, for `adme report --list`."""
+    return [(name, description(store.sql_text(name))) for name in report_names()]
+
+
+def report_sql(name: str) -> str:
+    """The SQL text of report NAME; an unknown name is an error listing the available ones."""
+    if not _NAME.match(name) or name not in report_names():
+        raise AdmeError(f"unknown report {name!r}; available: {', '.join(report_names())}")
+    return store.sql_text(name)
+
+
+def declared_params(sql: str) -> dict[str, Any]:
+    """Parameters declared in the header comments: name -> default text, or REQUIRED."""
+    params: dict[str, Any] = {}
+    for line in header_lines(sql):
+        match = _PARAM_LINE.match(line)
+        if match:
+            default = match.group("default")
+            params[match.group("name")] = REQUIRED if default in (None, "") else default
+    return params
+
+
+def typed_value(text: str) -> int | float | str | None:
+    """Type a parameter given as text: integers and decimals as numbers, `null` as NULL."""
+    if text.strip().lower() == "null":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_param_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """Turn `key=value` strings (the CLI's repeated --param) into a dict."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AdmeError(f"--param {pair!r}: expected KEY=VALUE")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def bind_values(name: str, sql: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Values for every declared parameter: the given ones, and typed defaults for the rest.
+
+    A missing required parameter, or one the report does not take, is a one-line error.
+    """
+    declared = declared_params(sql)
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        takes = ", ".join(declared) or "no parameters"
+        listed = ", ".join(unknown)
+        raise AdmeError(f"report {name}: unknown parameter {listed} (it takes: {takes})")
+    bound: dict[str, Any] = {}
+    for key, default in declared.items():
+        if key in given:
+            bound[key] = given[key]
+        elif default is REQUIRED:
+            raise AdmeError(f"report {name}: missing required parameter {key} (--param {key}=...)")
+        else:
+            bound[key] = typed_value(default)
+    return bound
+
+
+def _execute(con: duckdb.DuckDBPyConnection, name: str, sql: str, bound: dict[str, Any]):
+    try:
+        return con.execute(sql, bound) if bound else con.execute(sql)
+    except duckdb.Error as exc:
+        raise AdmeError(f"report {name}: {str(exc).splitlines()[0]}") from exc
+
+
+def run_query(
+    db_path: str | Path, name: str, values: Mapping[str, Any] | None = None
+) -> tuple[list[str], list[tuple]]:
+    """Run `sql/NAME.sql` with Python values bound to its `$` parameters (defaults filled in).
+
+    For library callers (plots, serve) that already hold typed values; also runs internal
+    queries that are not reports. Read-only: it never creates or changes the database.
+    """
+    sql = store.sql_text(name)
+    bound = bind_values(name, sql, values or {})
+    con = store.connect(db_path, read_only=True)
+    try:
+        cursor = _execute(con, name, sql, bound)
+        columns = [d[0] for d in cursor.description]
+        return columns, cursor.fetchall()
+    finally:
+        con.close()
+
+
+def run_report(
+    db_path: str | Path, name: str, params: Mapping[str, str] | None = None
+) -> tuple[list[str], list[tuple]]:
+    """Run report NAME on a read-only connection; return its column names and rows.
+
+    PARAMS are text (as typed on the command line) and are typed by `typed_value`.
+    """
+    report_sql(name)  # unknown names fail here, listing the reports
+    return run_query(db_path, name, {k: typed_value(v) for k, v in (params or {}).items()})
+
+
+def report_arrow(
+    db_path: str | Path, name: str, params: Mapping[str, str] | None = None
+) -> pa.Table:
+    """Run report NAME and return its rows as an Arrow table (column types kept, for Parquet)."""
+    sql = report_sql(name)
+    bound = bind_values(name, sql, {k: typed_value(v) for k, v in (params or {}).items()})
+    con = store.connect(db_path, read_only=True)
+    try:
+        try:
+            return con.sql(sql, params=bound or None).to_arrow_table()
+        except duckdb.Error as exc:
+            raise AdmeError(f"report {name}: {str(exc).splitlines()[0]}") from exc
+    finally:
+        con.close()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def rich_table(name: str, columns: Sequence[str], rows: Sequence[tuple]) -> Table:
+    """A rich table for the terminal, titled with the report name and row count."""
+    table = Table(title=f"{name} ({len(rows)} rows)")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def csv_text(columns: Sequence[str], rows: Sequence[tuple]) -> str:
+    """Rows as CSV with a header line; NULL becomes an empty field."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return buffer.getvalue()
+
+
+def json_text(columns: Sequence[str], rows: Sequence[tuple]) -> str:
+    """Rows as a JSON array of objects; dates and decimals become strings."""
+    records = [dict(zip(columns, row, strict=True)) for row in rows]
+    return json.dumps(records, indent=2, default=str) + "\n"
+
+
+def export_report(
+    db_path: str | Path,
+    name: str,
+    params: Mapping[str, str] | None = None,
+    fmt: str = "table",
+    output: str | Path | None = None,
+) -> Table | str:
+    """Run report NAME and render it: a rich Table, or CSV/JSON text, or write it to OUTPUT.
+
+    With OUTPUT the file is written and a one-line summary returned. Parquet needs OUTPUT
+    (it is binary); the table format is for the terminal only.
+    """
+    if fmt not in FORMATS:
+        raise AdmeError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and output is None:
+        raise AdmeError("--format parquet writes a binary file: give --output FILE.parquet")
+    if fmt == "table" and output is not None:
+        raise AdmeError("--output needs --format csv, json or parquet (table is for the terminal)")
+    if fmt == "parquet":
+        arrow = report_arrow(db_path, name, params)
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(arrow, path)
+        return f"wrote {arrow.num_rows} rows of {name} to {path}"
+    columns, rows = run_report(db_path, name, params)
+    if fmt == "table":
+        return rich_table(name, columns, rows)
+    text = csv_text(columns, rows) if fmt == "csv" else json_text(columns, rows)
+    if output is None:
+        return text
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return f"wrote {len(rows)} rows of {name} to {path}"

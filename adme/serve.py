@@ -1,0 +1,295 @@
+"""`adme serve`: a small REST API over one trained model and the adme database.
+
+    POST /label              {"paragraphs": ["...", ...]} -> label and per-class probabilities
+    GET  /documents/{set_id} the latest version's paragraphs, rule labels and this model's labels
+    GET  /health             status, model id, database
+
+Why FastAPI + uvicorn: request bodies are validated by pydantic models (a wrong shape is a 422
+naming the field, not a stack trace), the OpenAPI schema and interactive docs at /docs come for
+free, and both are widely used and actively maintained; uvicorn is the standard ASGI server
+for it. It binds 127.0.0.1 by default: the API has no authentication, so exposing it is a
+deliberate choice (`--host 0.0.0.0`).
+
+Inference goes through `adme.label.load_classifier` / `predict_texts`, the same code as
+`adme label`, so served labels equal stored ones. The model is shared by the worker threads
+behind a lock; each database request opens its own read-only connection, so `adme label` or
+`adme fetch` can be stopped and restarted beside a running server.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adme import __version__, reports
+from adme.errors import AdmeError
+from adme.label import load_classifier, predict_texts
+
+MAX_BODY_BYTES = 1_000_000
+MAX_PARAGRAPHS = 256
+
+
+# --- request and response shapes ------------------------------------------------------------
+
+
+class LabelRequest(BaseModel):
+    """Paragraphs to classify (plain text, without their heading, as `adme label` stores them)."""
+
+    paragraphs: list[str] = Field(..., min_length=1, description="Paragraph texts to label.")
+
+
+class LabelledText(BaseModel):
+    """One paragraph's predicted class, its probability, and every class's probability."""
+
+    label: str
+    confidence: float
+    probs: dict[str, float]
+
+
+class LabelResponse(BaseModel):
+    """Predictions in the order of the request's paragraphs."""
+
+    model_id: str
+    predictions: list[LabelledText]
+
+
+class Prediction(BaseModel):
+    """The served model's stored prediction for a paragraph."""
+
+    label: str
+    confidence: float
+    probs: dict[str, float]
+
+
+class DocumentParagraph(BaseModel):
+    """A stored pharmacokinetics paragraph with its rule label and (if any) the model's label."""
+
+    paragraph_id: str
+    ordinal: int
+    section_path: str | None
+    heading: str | None
+    text: str
+    kind: str
+    rule_label: str | None
+    rule_reason: str | None
+    prediction: Prediction | None
+
+
+class DocumentResponse(BaseModel):
+    """The latest stored version of one label."""
+
+    set_id: str
+    document_id: str
+    version: int
+    title: str | None
+    effective_date: str | None
+    model_id: str
+    paragraphs: list[DocumentParagraph]
+
+
+class HealthResponse(BaseModel):
+    """Whether the server can answer, with what model and database."""
+
+    status: str
+    version: str
+    model_id: str
+    labels: list[str]
+    database: str
+    documents: int | None
+    paragraphs: int | None
+    database_error: str | None = None
+
+
+# --- body size limit --------------------------------------------------------------------------
+
+
+class BodySizeLimit:
+    """ASGI middleware answering 413 to a request body over `max_bytes`.
+
+    A declared Content-Length is checked before anything is read; a chunked body is counted as
+    it arrives and refused as soon as it passes the limit, so memory stays bounded either way.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await JSONResponse({"detail": self._message()}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _message(self) -> str:
+        return f"request body is larger than {self.max_bytes} bytes"
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """One readable line from pydantic's error list: `field: problem; ...`."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(x) for x in error.get("loc", ()) if x != "body") or "body"
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "parse error")
+            parts.append(f"body is not valid JSON ({reason})")
+        else:
+            parts.append(f"{where}: {error.get('msg')}")
+    return "; ".join(parts)
+
+
+def document_from_rows(columns: list[str], rows: list[tuple], model_id: str) -> dict[str, Any]:
+    """Shape serve_document.sql's rows (one per paragraph) into one document dictionary."""
+    records = [dict(zip(columns, row, strict=True)) for row in rows]
+    first = records[0]
+    paragraphs = [
+        {
+            **{k: r[k] for k in ("paragraph_id", "ordinal", "section_path", "heading", "text")},
+            **{k: r[k] for k in ("kind", "rule_label", "rule_reason")},
+            "prediction": None
+            if r["predicted_label"] is None
+            else {
+                "label": r["predicted_label"],
+                "confidence": r["predicted_confidence"],
+                "probs": dict(r["predicted_probs"]),
+            },
+        }
+        for r in records
+        if r["paragraph_id"] is not None
+    ]
+    return {
+        **{k: first[k] for k in ("set_id", "document_id", "version", "title", "effective_date")},
+        "model_id": model_id,
+        "paragraphs": paragraphs,
+    }
+
+
+# --- the app --------------------------------------------------------------------------------
+
+
+def create_app(
+    db_path: str | Path,
+    model_dir: str | Path,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    *,
+    max_paragraphs: int = MAX_PARAGRAPHS,
+    device: str = "auto",
+    batch_size: int = 32,
+    max_length: int = 128,
+) -> FastAPI:
+    """Build the API over the model in MODEL_DIR and the database DB_PATH.
+
+    The model is loaded now, so a missing or unusable folder is an AdmeError before serving.
+    """
+    db_path = Path(db_path)
+    classifier = load_classifier(model_dir, device)
+    inference_lock = threading.Lock()
+    app = FastAPI(
+        title="adme",
+        version=__version__,
+        description="ADME labels for pharmacokinetics paragraphs of FDA drug labels.",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(AdmeError)
+    async def _unavailable(request: Request, exc: AdmeError) -> JSONResponse:
+        # the database is missing, locked or unreadable: the server itself is fine
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.post("/label", response_model=LabelResponse)
+    def label(request: LabelRequest) -> dict[str, Any]:
+        """Classify up to max_paragraphs paragraphs; predictions come back in request order."""
+        if len(request.paragraphs) > max_paragraphs:
+            raise HTTPException(
+                422,
+                f"paragraphs: {len(request.paragraphs)} given, at most {max_paragraphs} "
+                "per request",
+            )
+        with inference_lock:
+            predictions = predict_texts(classifier, request.paragraphs, batch_size, max_length)
+        return {
+            "model_id": classifier.model_id,
+            "predictions": [
+                {"label": p.label, "confidence": p.confidence, "probs": p.probs}
+                for p in predictions
+            ],
+        }
+
+    @app.get("/documents/{set_id}", response_model=DocumentResponse)
+    def document(set_id: str) -> dict[str, Any]:
+        """The latest stored version of SET_ID with rule labels and this model's predictions."""
+        columns, rows = reports.run_query(
+            db_path, "serve_document", {"set_id": set_id, "model_id": classifier.model_id}
+        )
+        if not rows:
+            raise HTTPException(404, f"set_id {set_id!r} is not in the database {db_path}")
+        return document_from_rows(columns, rows, classifier.model_id)
+
+    @app.get("/health", response_model=HealthResponse)
+    def health() -> dict[str, Any]:
+        """Model identity and database reachability; status is `degraded` if the DB is not."""
+        answer: dict[str, Any] = {
+            "status": "ok",
+            "version": __version__,
+            "model_id": classifier.model_id,
+            "labels": list(classifier.labels),
+            "database": str(db_path),
+            "documents": None,
+            "paragraphs": None,
+        }
+        try:
+            _, ((documents, paragraphs),) = reports.run_query(db_path, "serve_health")
+            answer.update(documents=documents, paragraphs=paragraphs)
+        except AdmeError as exc:
+            answer.update(status="degraded", database_error=str(exc))
+        return answer
+
+    return app
+
+
+def serve(
+    db_path: str | Path,
+    model_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_paragraphs: int = MAX_PARAGRAPHS,
+    device: str = "auto",
+) -> str:
+    """Run the API with uvicorn until interrupted; return a line saying it stopped."""
+    import uvicorn
+
+    app = create_app(
+        db_path, model_dir, max_body_bytes, max_paragraphs=max_paragraphs, device=device
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")
+    return f"adme serve on {host}:{port} stopped"

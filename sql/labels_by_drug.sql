@@ -1,0 +1,18 @@
+-- Per set_id (latest version): title and paragraph count per rule label.
+-- kind: report
+-- duckdb CLI: duckdb data/adme.duckdb < sql/labels_by_drug.sql
+SELECT
+    d.set_id,
+    d.version,
+    d.title,
+    count(p.paragraph_id) FILTER (WHERE p.rule_label = 'absorption')   AS absorption,
+    count(p.paragraph_id) FILTER (WHERE p.rule_label = 'distribution') AS distribution,
+    count(p.paragraph_id) FILTER (WHERE p.rule_label = 'metabolism')   AS metabolism,
+    count(p.paragraph_id) FILTER (WHERE p.rule_label = 'excretion')    AS excretion,
+    count(p.paragraph_id) FILTER (WHERE p.rule_label = 'other')        AS other,
+    count(p.paragraph_id) FILTER (WHERE p.rule_label IS NULL)          AS unlabelled,
+    count(p.paragraph_id)                                              AS total
+FROM latest_documents d
+LEFT JOIN paragraphs p ON p.document_id = d.document_id
+GROUP BY d.set_id, d.version, d.title
+ORDER BY d.title, d.set_id;

@@ -1,0 +1,16 @@
+-- Paragraphs the rule could not label (no or ambiguous heading): where they are and how they start.
+-- kind: report
+-- duckdb CLI: duckdb data/adme.duckdb < sql/unlabelled.sql
+SELECT
+    p.paragraph_id,
+    p.set_id,
+    p.version,
+    d.title,
+    p.section_path,
+    p.kind,
+    p.rule_reason,
+    left(p.text, 100) AS text_preview
+FROM paragraphs p
+JOIN documents d USING (document_id)
+WHERE p.rule_label IS NULL
+ORDER BY d.title, p.set_id, p.version, p.ordinal;
