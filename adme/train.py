@@ -1,0 +1,833 @@
+"""`adme train`: vanilla, LDAM, DRW and two-stage fine-tuning, and a TF-IDF baseline.
+
+Two-stage fine-tuning (ValizadehAslani et al., Algorithm 1, as the authors' released code does
+it): stage 1 trains only the last encoder layer, the pooler and the classification head with
+LDAM loss and effective-number class weights; stage 2 unfreezes everything and fine-tunes with
+plain cross-entropy and the vanilla hyperparameters. One loop serves every method, the CPU and
+CUDA (mixed precision), and one or many processes (torchrun + DistributedDataParallel).
+
+The model reads the paragraph text only, never the heading that gave the rule label.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import json
+import math
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import torch
+from rich.progress import Progress
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from adme import ddp, store
+from adme.batches import EncodedTexts, PadCollator, encode_texts, predict_proba
+from adme.device import autocast, grad_scaler, pin_memory, resolve_device, to_device
+from adme.errors import AdmeError
+from adme.losses import LDAMLoss, effective_number_weights
+
+METHODS = ("two-stage", "vanilla", "ldam", "drw", "tfidf")
+GRID_EPOCHS = (1, 2, 3, 4, 5, 6)
+GRID_LRS = (1e-5, 5e-5, 1e-4, 5e-4)
+GRID_TFIDF_C = (0.1, 1.0, 10.0, 100.0)
+PARTS = ("train", "validation", "test")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part (train / validation / test) of a split: ids, texts and class indices."""
+
+    paragraph_ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """A stored split as the trainer needs it: class names in model order and the parts."""
+
+    name: str
+    classes: tuple[str, ...]
+    parts: dict[str, Part]
+
+
+def load_split(db_path: str | Path, split: str) -> SplitData:
+    """Read a split's classes and its rows' paragraph TEXT (never the heading) from the DB."""
+    con = store.connect(db_path, read_only=True)
+    try:
+        try:
+            found = con.execute(store.sql_text("split_classes"), {"split": split}).fetchone()
+            rows = con.execute(store.sql_text("split_rows_for_training"), {"split": split})
+            rows = rows.fetchall()
+        except duckdb.CatalogException:  # a database with no splits table has no split either
+            found = None
+    finally:
+        con.close()
+    if found is None:
+        raise AdmeError(f"{db_path}: unknown split {split!r} (create it with `adme split`)")
+    return split_data(split, tuple(found[0]), rows)
+
+
+def split_data(split: str, classes: tuple[str, ...], rows: Sequence[tuple]) -> SplitData:
+    """Group (paragraph_id, part, label, text) rows into parts with class indices."""
+    index = {name: i for i, name in enumerate(classes)}
+    parts: dict[str, Part] = {name: Part() for name in PARTS}
+    for paragraph_id, part, label, text in rows:
+        if label not in index:
+            raise AdmeError(f"split {split!r}: label {label!r} is not one of {list(classes)}")
+        if part not in parts:
+            raise AdmeError(f"split {split!r}: unknown part {part!r}")
+        parts[part].paragraph_ids.append(paragraph_id)
+        parts[part].texts.append(text)
+        parts[part].labels.append(index[label])
+    return SplitData(split, classes, parts)
+
+
+def check_split(data: SplitData, grid: bool) -> None:
+    """Refuse splits the trainer cannot learn or score: a class absent from train, no test."""
+    counts = class_counts(data.parts["train"].labels, len(data.classes))
+    missing = [name for name, n in zip(data.classes, counts, strict=True) if n == 0]
+    if missing:
+        raise AdmeError(f"split {data.name!r}: no training rows for class(es) {missing}")
+    if not data.parts["test"].labels:
+        raise AdmeError(f"split {data.name!r}: the test part is empty")
+    if grid and not data.parts["validation"].labels:
+        raise AdmeError(f"split {data.name!r}: --grid needs a validation part (none stored)")
+
+
+def class_counts(labels: Sequence[int], num_classes: int) -> list[int]:
+    """Number of samples of each class index."""
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).tolist()
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def load_encoder(name: str, classes: Sequence[str]):
+    """Load any Hugging Face encoder with a fresh `len(classes)`-way classification head.
+
+    A missing folder, a folder that is not a model, or a model with no sequence-classification
+    head becomes a one-line AdmeError.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    # a fresh head is expected here: the "newly initialized weights" report is noise
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    path = Path(name).expanduser()
+    if not path.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+        raise AdmeError(f"{name}: model folder does not exist")
+    if path.exists() and not path.is_dir():
+        raise AdmeError(f"{name}: not a model folder")
+    source = str(path) if path.exists() else name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source,
+            num_labels=len(classes),
+            id2label=dict(enumerate(classes)),
+            label2id={c: i for i, c in enumerate(classes)},
+            ignore_mismatched_sizes=True,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AdmeError(f"{name}: not a usable encoder/classifier model ({reason})") from exc
+    if tokenizer.pad_token_id is None:
+        raise AdmeError(f"{name}: the tokenizer has no padding token")
+    model.config.problem_type = "single_label_classification"
+    return model, tokenizer
+
+
+def stage1_trainable(model: nn.Module) -> set[str]:
+    """Names of the parameters stage 1 trains: the last encoder layer, the pooler, the head.
+
+    The encoder's layers are the ModuleList holding the most parameters (encoder.layer in
+    BERT/RoBERTa, transformer.layer in DistilBERT, ...); the head is whatever lies outside the
+    base model.
+    """
+    lists = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m)]
+    if not lists:
+        raise AdmeError("two-stage: cannot find the encoder's layers in this model")
+    layers_name, layers = max(lists, key=lambda nm: sum(p.numel() for p in nm[1].parameters()))
+    last_layer = f"{layers_name}.{len(layers) - 1}."
+    base = f"{model.base_model_prefix}."
+    return {
+        name
+        for name, _ in model.named_parameters()
+        if name.startswith(last_layer) or ".pooler." in name or not name.startswith(base)
+    }
+
+
+def set_trainable(model: nn.Module, names: set[str] | None) -> None:
+    """Freeze every parameter not in `names` (None: train everything)."""
+    for name, param in model.named_parameters():
+        param.requires_grad = names is None or name in names
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so a run is reproducible."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- training loop
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pass of fine-tuning: which parameters, which loss (per epoch), how long, how fast."""
+
+    name: str
+    epochs: int
+    lr: float
+    last_layer_only: bool
+    loss_for_epoch: Callable[[int], nn.Module]
+
+
+def make_loader(
+    sequences: Sequence[Sequence[int]],
+    labels: Sequence[int],
+    *,
+    batch_size: int,
+    seed: int,
+    pad_id: int,
+    device: torch.device,
+    workers: ddp.Workers,
+) -> DataLoader:
+    """Shuffled, dynamically padded training batches; `batch_size` is the global batch.
+
+    The DistributedSampler is used for one process too (one replica): each process then gets
+    an interleaved slice of the same permutation, so N processes see the same global batches.
+    """
+    if batch_size % workers.world_size:
+        raise AdmeError(
+            f"--batch-size {batch_size} is not divisible by {workers.world_size} processes"
+        )
+    sampler = DistributedSampler(
+        EncodedTexts(sequences, labels),
+        num_replicas=workers.world_size,
+        rank=workers.rank,
+        shuffle=True,
+        seed=seed,
+    )
+    return DataLoader(
+        EncodedTexts(sequences, labels),
+        batch_size=batch_size // workers.world_size,
+        sampler=sampler,
+        collate_fn=PadCollator(pad_id),
+        pin_memory=pin_memory(device),
+    )
+
+
+def fit(
+    model: nn.Module,
+    loader: DataLoader,
+    stage: Stage,
+    *,
+    device: torch.device,
+    workers: ddp.Workers,
+    progress: Progress | None = None,
+) -> list[float]:
+    """Train the parameters that require grad for `stage.epochs`; return mean loss per epoch.
+
+    AdamW without weight decay, linear decay to zero without warm-up, gradient clipping at 1.0,
+    autocast and (for fp16) a gradient scaler on CUDA.
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    engine = ddp.wrap(model, workers, device)
+    optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=0.0)
+    scheduler = get_linear_schedule_with_warmup(optimizer, 0, stage.epochs * len(loader))
+    scaler = grad_scaler(device)
+    task = progress.add_task(stage.name, total=stage.epochs * len(loader)) if progress else None
+    model.train()
+    epoch_losses = []
+    for epoch in range(stage.epochs):
+        loader.sampler.set_epoch(epoch)
+        loss_fn = stage.loss_for_epoch(epoch).to(device)
+        total = torch.zeros((), device=device)
+        for batch in loader:
+            batch = to_device(batch, device)
+            labels = batch.pop("labels")
+            with autocast(device):
+                logits = engine(**batch).logits
+            loss = loss_fn(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            total += loss.detach()
+            if progress:
+                progress.advance(task)
+        epoch_losses.append(float(total) / max(len(loader), 1))
+    return epoch_losses
+
+
+def build_stages(method: str, config: TrainConfig, counts: Sequence[int]) -> list[Stage]:
+    """The stages a method runs; the last one takes the vanilla (tunable) hyperparameters."""
+    weights = effective_number_weights(counts, config.beta)
+
+    def cross_entropy(_epoch: int) -> nn.Module:
+        return nn.CrossEntropyLoss()
+
+    def ldam(_epoch: int) -> nn.Module:
+        return LDAMLoss(counts, max_m=config.max_m, s=config.s)
+
+    def ldam_weighted(_epoch: int) -> nn.Module:
+        return LDAMLoss(counts, max_m=config.max_m, s=config.s, weight=weights)
+
+    def ldam_deferred(epoch: int) -> nn.Module:
+        # drw_epoch counts from 1: the weights switch on at the start of that epoch
+        weight = weights if epoch + 1 >= config.drw_start() else None
+        return LDAMLoss(counts, max_m=config.max_m, s=config.s, weight=weight)
+
+    tuned = {"vanilla": cross_entropy, "ldam": ldam, "drw": ldam_deferred, "two-stage": None}
+    if method == "two-stage":
+        return [
+            Stage(
+                "stage 1 (LDAM, last layer)",
+                config.stage1_epochs,
+                config.stage1_lr,
+                True,
+                ldam_weighted,
+            ),
+            Stage("stage 2 (cross-entropy, all)", config.epochs, config.lr, False, cross_entropy),
+        ]
+    return [Stage(method, config.epochs, config.lr, False, tuned[method])]
+
+
+# ----------------------------------------------------------------------------- scores
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Scores of one part: per-class and micro/macro (precision, recall, f1, support)."""
+
+    rows: dict[str, tuple[float, float, float, int]]
+    confusion: list[list[int]]
+
+    def f1(self, name: str) -> float:
+        """F1 of a class, or of 'micro' / 'macro'."""
+        return self.rows[name][2]
+
+
+def score(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> Scores:
+    """Per-class, micro and macro precision/recall/F1 and the confusion matrix (scikit-learn)."""
+    labels = list(range(len(classes)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    rows = {c: (float(p[i]), float(r[i]), float(f[i]), int(s[i])) for i, c in enumerate(classes)}
+    for average in ("micro", "macro"):
+        ap, ar, af, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=average, zero_division=0
+        )
+        rows[average] = (float(ap), float(ar), float(af), len(y_true))
+    matrix = confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    return Scores(rows, matrix)
+
+
+def evaluate(model, sequences, labels, classes, *, pad_id, device, batch_size) -> Scores:
+    """Score a classifier on one part (argmax of its probabilities)."""
+    probs = predict_proba(model, sequences, pad_id, device, batch_size=max(batch_size, 32))
+    return score(labels, probs.argmax(dim=-1).tolist(), classes)
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyperparameter of a run; stored as the run's params JSON and in the model card."""
+
+    method: str = "two-stage"
+    epochs: int = 3
+    lr: float = 5e-5
+    stage1_epochs: int = 3
+    stage1_lr: float = 1e-4
+    # s = 1: the reference LDAM's s = 30 rescales cosine logits in [-1, 1]; a plain linear
+    # head already gives logits on the scale cross-entropy expects, as in the authors' code.
+    s: float = 1.0
+    max_m: float = 0.5
+    beta: float = 0.9999
+    drw_epoch: int | None = None
+    batch_size: int = 16
+    max_length: int = 128
+    grid: bool = False
+    grid_epochs: tuple[int, ...] = GRID_EPOCHS
+    grid_lrs: tuple[float, ...] = GRID_LRS
+
+    def drw_start(self) -> int:
+        """Epoch (from 1) at which DRW switches the weights on: by default the last one."""
+        return self.drw_epoch if self.drw_epoch is not None else max(self.epochs, 1)
+
+    def candidates(self) -> list[tuple[int, float]]:
+        """(epochs, lr) pairs of the tuned stage: the grid, or the one configured pair."""
+        if self.grid:
+            return list(itertools.product(self.grid_epochs, self.grid_lrs))
+        return [(self.epochs, self.lr)]
+
+
+def check_config(config: TrainConfig, model: str | None) -> None:
+    """Reject option values that cannot train, before anything is loaded."""
+    if config.method not in METHODS:
+        raise AdmeError(f"--method {config.method}: expected one of {', '.join(METHODS)}")
+    if config.method != "tfidf" and not model:
+        raise AdmeError(f"--method {config.method} needs --model (a folder or hub id)")
+    positive = {
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "max_length": config.max_length,
+        "lr": config.lr,
+    }
+    if config.method == "two-stage":
+        positive |= {"stage1_epochs": config.stage1_epochs, "stage1_lr": config.stage1_lr}
+    for name, value in positive.items():
+        if value <= 0:
+            raise AdmeError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+
+# ----------------------------------------------------------------------------- one seed
+
+
+@dataclass
+class RunResult:
+    """One finished run (one seed): its id, folder, chosen hyperparameters and scores."""
+
+    run_id: str
+    seed: int
+    output: Path
+    params: dict
+    scores: dict[str, Scores]
+    started: dt.datetime
+    finished: dt.datetime | None = None
+
+
+def _encoded_parts(data: SplitData, tokenizer, max_length: int) -> dict[str, list[list[int]]]:
+    return {
+        name: encode_texts(tokenizer, part.texts, max_length) for name, part in data.parts.items()
+    }
+
+
+def train_transformer(
+    data: SplitData,
+    model_name: str,
+    config: TrainConfig,
+    seed: int,
+    *,
+    device: torch.device,
+    workers: ddp.Workers,
+    progress: Progress | None,
+):
+    """Fine-tune one seed; return (model, tokenizer, scores per part, chosen (epochs, lr)).
+
+    With a grid, every (epochs, lr) of the last stage starts from the same state (after stage 1
+    for two-stage) and is scored on the validation part only; the best by macro-F1 is kept and
+    the test part is scored once, at the end.
+    """
+    seed_everything(seed)
+    model, tokenizer = load_encoder(model_name, data.classes)
+    model.to(device)
+    max_length = min(config.max_length, getattr(model.config, "max_position_embeddings", 1 << 30))
+    encoded = _encoded_parts(data, tokenizer, max_length)
+    train_part = data.parts["train"]
+    counts = class_counts(train_part.labels, len(data.classes))
+    *first_stages, tuned = build_stages(config.method, config, counts)
+    pad_id = tokenizer.pad_token_id
+
+    def run_stage(stage: Stage) -> None:
+        set_trainable(model, stage1_trainable(model) if stage.last_layer_only else None)
+        seed_everything(seed)
+        loader = make_loader(
+            encoded["train"],
+            train_part.labels,
+            batch_size=config.batch_size,
+            seed=seed,
+            pad_id=pad_id,
+            device=device,
+            workers=workers,
+        )
+        fit(model, loader, stage, device=device, workers=workers, progress=progress)
+
+    def scores_on(part: str) -> Scores | None:
+        if not data.parts[part].labels:
+            return None
+        return evaluate(
+            model,
+            encoded[part],
+            data.parts[part].labels,
+            data.classes,
+            pad_id=pad_id,
+            device=device,
+            batch_size=config.batch_size,
+        )
+
+    for stage in first_stages:
+        run_stage(stage)
+    candidates = config.candidates()
+    start_state = copy.deepcopy(model.state_dict()) if len(candidates) > 1 else None
+    best: tuple[float, tuple[int, float], dict, Scores | None] | None = None
+    for epochs, lr in candidates:
+        if start_state is not None:
+            model.load_state_dict(start_state)
+        run_stage(Stage(tuned.name, epochs, lr, tuned.last_layer_only, tuned.loss_for_epoch))
+        validation = scores_on("validation")
+        if start_state is None:
+            best = (0.0, (epochs, lr), {}, validation)
+            break
+        if best is None or validation.f1("macro") > best[0]:
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best = (validation.f1("macro"), (epochs, lr), state, validation)
+    _, chosen, best_state, validation = best
+    if best_state:
+        model.load_state_dict(best_state)
+    scores = {"validation": validation, "test": scores_on("test")}
+    return model, tokenizer, {k: v for k, v in scores.items() if v is not None}, chosen
+
+
+def train_tfidf(data: SplitData, config: TrainConfig, seed: int):
+    """TF-IDF (word 1-2 grams) + logistic regression; with a grid, C is tuned on validation."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    def fitted(c: float):
+        pipeline = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+            LogisticRegression(C=c, max_iter=2000, random_state=seed),
+        )
+        return pipeline.fit(data.parts["train"].texts, data.parts["train"].labels)
+
+    def scores_on(pipeline, part: str) -> Scores | None:
+        rows = data.parts[part]
+        return (
+            score(rows.labels, pipeline.predict(rows.texts).tolist(), data.classes)
+            if rows.labels
+            else None
+        )
+
+    options = GRID_TFIDF_C if config.grid else (10.0,)
+    tried = [(c, fitted(c)) for c in options]
+    validated = [(c, p, scores_on(p, "validation")) for c, p in tried]
+    c, pipeline, validation = max(
+        validated, key=lambda cpv: cpv[2].f1("macro") if cpv[2] is not None else 0.0
+    )
+    scores = {"validation": validation, "test": scores_on(pipeline, "test")}
+    return pipeline, {k: v for k, v in scores.items() if v is not None}, c
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def model_card(run: RunResult, split: SplitData, model_name: str, counts: Sequence[int]) -> str:
+    """The README.md of a trained model folder: data, split, method, hyperparameters, scores."""
+    lines = [
+        f"# adme ADME classifier `{run.run_id}`",
+        "",
+        "Classifies a pharmacokinetics paragraph of an FDA drug label (its text only, never its "
+        f"heading) into: {', '.join(split.classes)}.",
+        "",
+        "## Data",
+        f"- split `{split.name}`: " + ", ".join(f"{p} {len(split.parts[p].labels)}" for p in PARTS),
+        "- training rows per class: "
+        + ", ".join(f"{c} {n}" for c, n in zip(split.classes, counts, strict=True)),
+        "",
+        "## Method and hyperparameters",
+        f"- base model `{model_name}`, method `{run.params['method']}`, seed {run.seed}",
+        "```json",
+        json.dumps(run.params, indent=2, sort_keys=True),
+        "```",
+    ]
+    for part, scores in run.scores.items():
+        lines += [
+            "",
+            f"## Scores: {part} part",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c} | {p:.4f} | {r:.4f} | {f:.4f} | {s} |"
+            for c, (p, r, f, s) in scores.rows.items()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def metrics_json(run: RunResult, split: SplitData, model_name: str) -> dict:
+    """Everything a run measured, as written to metrics.json."""
+    return {
+        "run_id": run.run_id,
+        "split": split.name,
+        "model": model_name,
+        "seed": run.seed,
+        "classes": list(split.classes),
+        "params": run.params,
+        **{
+            part: {
+                "classes": {
+                    c: dict(zip(("precision", "recall", "f1", "support"), v, strict=True))
+                    for c, v in scores.rows.items()
+                },
+                "confusion": scores.confusion,
+            }
+            for part, scores in run.scores.items()
+        },
+    }
+
+
+def record_run(db_path: str | Path, run: RunResult, split: SplitData, model_name: str) -> None:
+    """Write the runs, metrics and confusion rows of a finished run in one transaction."""
+    run_row = pa.Table.from_pylist(
+        [
+            {
+                "run_id": run.run_id,
+                "split": split.name,
+                "method": run.params["method"],
+                "model": model_name,
+                "params": json.dumps(run.params, sort_keys=True),
+                "seed": run.seed,
+                "started": run.started,
+                "finished": run.finished,
+                "output": str(run.output),
+            }
+        ]
+    )
+    metric_rows = [
+        {
+            "run_id": run.run_id,
+            "part": part,
+            "class": name,
+            "precision": p,
+            "recall": r,
+            "f1": f,
+            "support": s,
+        }
+        for part, scores in run.scores.items()
+        for name, (p, r, f, s) in scores.rows.items()
+    ]
+    confusion_rows = [
+        {
+            "run_id": run.run_id,
+            "part": part,
+            "true_label": split.classes[i],
+            "pred_label": split.classes[j],
+            "n": n,
+        }
+        for part, scores in run.scores.items()
+        for i, row in enumerate(scores.confusion)
+        for j, n in enumerate(row)
+    ]
+    con = store.connect(db_path)
+    try:
+        con.register("new_run", run_row)
+        con.register("new_metrics", pa.Table.from_pylist(metric_rows))
+        con.register("new_confusion", pa.Table.from_pylist(confusion_rows))
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(store.sql_text("record_run"))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
+
+
+def save_run(run: RunResult, split: SplitData, model_name: str, trained, tokenizer) -> None:
+    """Write the model folder: weights (safetensors) and tokenizer, metrics.json, README.md."""
+    run.output.mkdir(parents=True, exist_ok=True)
+    if tokenizer is None:
+        import joblib
+
+        joblib.dump(trained, run.output / "tfidf_logreg.joblib")
+    else:
+        trained.save_pretrained(run.output)
+        tokenizer.save_pretrained(run.output)
+    counts = class_counts(split.parts["train"].labels, len(split.classes))
+    payload = json.dumps(metrics_json(run, split, model_name), indent=2)
+    (run.output / "metrics.json").write_text(payload + "\n")
+    (run.output / "README.md").write_text(model_card(run, split, model_name, counts))
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and standard error of the mean (None for a single value)."""
+    if len(values) < 2:
+        return float(values[0]), None
+    return float(np.mean(values)), float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+@dataclass
+class TrainSummary:
+    """All seeds of one `adme train`, with mean ± standard error of the test scores."""
+
+    split: str
+    method: str
+    model: str
+    classes: tuple[str, ...]
+    runs: list[RunResult]
+
+    def test_f1(self) -> dict[str, tuple[float, float | None]]:
+        """Mean ± SE over seeds of micro-F1, macro-F1 and each class's F1 on the test part."""
+        names = ("micro", "macro", *self.classes)
+        return {n: mean_se([r.scores["test"].f1(n) for r in self.runs]) for n in names}
+
+    def render(self) -> str:
+        """Human-readable lines for the CLI."""
+        lines = [f"split {self.split}, method {self.method}, model {self.model}"]
+        for run in self.runs:
+            test = run.scores["test"]
+            lines.append(
+                f"  {run.run_id}: test micro-F1 {test.f1('micro'):.4f} "
+                f"macro-F1 {test.f1('macro'):.4f} -> {run.output}"
+            )
+        lines.append(f"test F1, mean ± SE over {len(self.runs)} seed(s):")
+        for name, (mean, se) in self.test_f1().items():
+            lines.append(f"  {name:<14} {mean:.4f}" + (f" ± {se:.4f}" if se is not None else ""))
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def _run_id(split: str, method: str, seed: int) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{split}-{method}-s{seed}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def train(
+    db_path: str | Path,
+    *,
+    split: str,
+    model: str | None,
+    method: str = "two-stage",
+    output: str | Path | None = None,
+    seeds: Sequence[int] = (42,),
+    epochs: int = 3,
+    lr: float = 5e-5,
+    stage1_epochs: int = 3,
+    stage1_lr: float = 1e-4,
+    s: float = 1.0,
+    max_m: float = 0.5,
+    beta: float = 0.9999,
+    drw_epoch: int | None = None,
+    batch_size: int = 16,
+    max_length: int = 128,
+    grid: bool = False,
+    grid_epochs: Sequence[int] = GRID_EPOCHS,
+    grid_lrs: Sequence[float] = GRID_LRS,
+    device: str = "auto",
+    progress: bool = True,
+) -> TrainSummary:
+    """Train `method` on a stored split once per seed; save each model and record its scores.
+
+    Everything is checked (options, device, split, model) before training starts, and a run's
+    rows are written only when it has finished, so a failure leaves no partial run behind.
+    Under torchrun every process trains; only rank 0 writes the folder and the database.
+    """
+    config = TrainConfig(
+        method,
+        epochs,
+        lr,
+        stage1_epochs,
+        stage1_lr,
+        s,
+        max_m,
+        beta,
+        drw_epoch,
+        batch_size,
+        max_length,
+        grid,
+        tuple(grid_epochs),
+        tuple(grid_lrs),
+    )
+    check_config(config, model)
+    if not seeds:
+        raise AdmeError("--seeds: give at least one seed")
+    torch_device = resolve_device(device)
+    data = load_split(db_path, split)
+    check_split(data, grid)
+    model_name = model or "tfidf+logreg"
+    workers = ddp.workers_from_env()
+    torch_device = ddp.start(workers, torch_device)
+    runs = []
+    try:
+        for seed in seeds:
+            runs.append(
+                _train_seed(
+                    db_path,
+                    data,
+                    model_name,
+                    config,
+                    seed,
+                    output,
+                    len(seeds),
+                    device=torch_device,
+                    workers=workers,
+                    progress=progress,
+                )
+            )
+    finally:
+        ddp.stop(workers)
+    return TrainSummary(split, method, model_name, data.classes, runs)
+
+
+def _train_seed(
+    db_path, data, model_name, config, seed, output, n_seeds, *, device, workers, progress
+) -> RunResult:
+    run_id = _run_id(data.name, config.method, seed)
+    if output is None:
+        folder = Path("models") / run_id
+    else:
+        folder = Path(output) if n_seeds == 1 else Path(output) / f"seed-{seed}"
+    started = dt.datetime.now()
+    params = {
+        **asdict(config),
+        "seed": seed,
+        "device": str(device),
+        "processes": workers.world_size,
+    }
+    show = progress and workers.is_main
+    with Progress(disable=not show, transient=True) as bar:
+        if config.method == "tfidf":
+            trained, scores, c = train_tfidf(data, config, seed)
+            tokenizer = None
+            params |= {"C": c, "vectorizer": "tfidf word 1-2 grams, sublinear tf"}
+        else:
+            trained, tokenizer, scores, (e, lr) = train_transformer(
+                data,
+                model_name,
+                config,
+                seed,
+                device=device,
+                workers=workers,
+                progress=bar if show else None,
+            )
+            params |= {"chosen_epochs": e, "chosen_lr": lr}
+    run = RunResult(run_id, seed, folder, params, scores, started)
+    if workers.is_main:
+        save_run(run, data, model_name, trained, tokenizer)
+        run.finished = dt.datetime.now()
+        record_run(db_path, run, data, model_name)
+    ddp.barrier(workers)
+    return run
