@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import hashlib
 import re
 import threading
@@ -45,7 +46,7 @@ FOOTNOTE = _V + "footnote"
 TR = _V + "tr"
 TH = _V + "th"
 TD = _V + "td"
-_EMPHASIS = ("bold", "italics", "underline", "emphasis")
+_EMPHASIS = re.compile("bold|italics|underline|emphasis")  # in the lower-cased styleCode
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,15 @@ def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
 # ---------------------------------------------------------------------------------------------
 # Safe parsing
 
+# The parser settings every label is read with (benchmarks/extract.py times bare lxml with them).
+PARSER_OPTIONS = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
 _parsers = threading.local()
 
 
@@ -108,14 +118,7 @@ def _parser() -> etree.XMLParser:
     # lxml parsers are not thread-safe; one per thread, reused across documents.
     parser = getattr(_parsers, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
+        parser = etree.XMLParser(**PARSER_OPTIONS)
         _parsers.parser = parser
     return parser
 
@@ -126,7 +129,7 @@ def parse_xml(data: bytes, source: str) -> etree._Element:
     Raises SplError for malformed or truncated XML, entity declarations (XXE, billion laughs)
     and XML that is not an HL7 v3 SPL document.
     """
-    if not data or not data.strip():
+    if not data or data.isspace():  # isspace() stops at the first byte of a real file
         raise SplError(source, "empty file")
     # Real SPL declares no entities; a declaration is an XXE or entity-expansion attempt.
     # Refused before parsing, so nothing is expanded, read or fetched.
@@ -329,9 +332,31 @@ def _is_bare(section: etree._Element) -> bool:
         return False
     for child in section:
         if child.tag == TEXT:
+            if _has_three_words(child):
+                return False  # the common case, settled without joining the whole text
             words = rules.normalise_heading(" ".join(child.itertext()))
             return words in ("", "pharmacokinetics")
     return True
+
+
+_PUNCTUATION = ":.;,-"
+
+
+def _has_three_words(element: etree._Element) -> bool:
+    """True once the text holds three words (runs of non-space with more than punctuation).
+
+    A bare 43682-4's text normalises to "" or "pharmacokinetics": at most a section number
+    and that one word, then punctuation `normalise_heading` strips. Pieces of `itertext()`
+    are joined with spaces there, so no word spans two pieces and they are counted one by one.
+    """
+    words = 0
+    for piece in element.itertext():
+        for token in piece.split():
+            if token.strip(_PUNCTUATION):
+                words += 1
+                if words == 3:
+                    return True
+    return False
 
 
 # Codes a bare 43682-4's sibling subsections carry besides unclassified: none, 43682-4 again,
@@ -381,6 +406,7 @@ _NOTES = re.compile("\ue003([^\ue003\ue004]*)\ue004")
 # letter or next to brackets and punctuation, a space anywhere else.
 _INDENT = "\ue000"
 _INDENTS = re.compile("\ue000+")
+_ANY_MARKER = re.compile("[\ue000-\ue004]")
 _OPENING = frozenset("([{")
 _CLOSING = frozenset(")]},.;:")
 
@@ -452,11 +478,15 @@ def _unmark(text: str) -> str:
 
 def _collapse(text: str) -> str:
     """One line: indentation resolved, every run of whitespace, break or marker one space."""
+    if not _ANY_MARKER.search(text):
+        return " ".join(text.split())  # the common case: nothing to resolve or unmark
     return " ".join(_unmark(_resolve_indents(text)).replace(_BREAK, " ").split())
 
 
 def _tidy(text: str) -> str:
     """Collapse spaces, keep the line breaks that `br`, list items and table rows made."""
+    if not _ANY_MARKER.search(text):
+        return " ".join(text.split())  # one line, nothing to resolve or unmark
     text = _unmark(_resolve_indents(text))
     lines = (" ".join(line.split()) for line in text.split(_BREAK))
     return "\n".join(line for line in lines if line)
@@ -488,8 +518,10 @@ def table_text(table: etree._Element) -> str:
             groups["tbody"].append(child)
     for rows in groups.values():
         for row in rows:
-            cells = _lift_notes(_raw(row), footnotes).split(_CELL)[1:]
-            texts = [_collapse(cell) for cell in cells]
+            # Indentation is resolved once per row: next to a cell marker it only ever becomes
+            # space or nothing, which each cell's collapse then drops, as it would per cell.
+            row_text = _resolve_indents(_lift_notes(_raw(row), footnotes))
+            texts = [_collapse(cell) for cell in row_text.split(_CELL)[1:]]
             if any(texts):
                 lines.append("\t".join(texts))
     lines.extend(note for note in footnotes if note)
@@ -538,8 +570,8 @@ def is_emphasis(element: etree._Element) -> bool:
     """True for a `content` element styled bold, italics or underline."""
     if element.tag != CONTENT:
         return False
-    style = (element.get("styleCode") or "").lower()
-    return any(name in style for name in _EMPHASIS)
+    style = element.get("styleCode")
+    return style is not None and _EMPHASIS.search(style.lower()) is not None
 
 
 def split_heading(paragraph: etree._Element) -> tuple[str | None, str]:
@@ -586,12 +618,11 @@ def heading_lines(paragraph: etree._Element) -> list[etree._Element]:
     line group becomes its own paragraph (a copy; the document is not changed).
     """
     cuts = [
-        index
-        for index, child in enumerate(paragraph)
-        if child.tag == BR
-        and not (child.tail and child.tail.strip())
-        and index + 1 < len(paragraph)
-        and is_emphasis(paragraph[index + 1])
+        paragraph.index(br)
+        for br in paragraph.iterchildren(BR)  # C-level tag filter: most paragraphs have none
+        if not (br.tail and br.tail.strip())
+        and (following := br.getnext()) is not None
+        and is_emphasis(following)
     ]
     if not cuts:
         return [paragraph]
@@ -747,10 +778,19 @@ def _emit(
 
 def _label(chain: list[Heading]) -> tuple[str | None, str | None, Heading | None]:
     # The 43682-4 title itself says nothing about the class; the rule sees what lies below it.
-    ruled = [h for h in chain if h.kind != PK_TITLE]
+    ruled = tuple(h for h in chain if h.kind != PK_TITLE)
+    label, reason, index = _decided(ruled)
+    return label, reason, None if index is None else ruled[index]
+
+
+@functools.lru_cache(maxsize=4096)
+def _decided(ruled: tuple[Heading, ...]) -> tuple[str | None, str | None, int | None]:
+    """(label, reason, index of the deciding heading) for a chain of headings.
+
+    A pure function of the chain, cached: a section's paragraphs mostly share their chain.
+    """
     texts = [h.text for h in ruled]
     decision = rules.decide(texts)
     if decision.index is None:
         return None, None, None
-    reason = rules.explain(decision, texts, [h.kind for h in ruled])
-    return decision.label, reason, ruled[decision.index]
+    return decision.label, rules.explain(decision, texts, [h.kind for h in ruled]), decision.index

@@ -100,43 +100,28 @@ _PARAGRAPH_SCHEMA = pa.schema(
 
 
 def _document_table(documents: Sequence[Document]) -> pa.Table:
-    rows = [
-        {
-            "document_id": d.document_id,
-            "set_id": d.set_id,
-            "version": d.version,
-            "effective_date": d.effective_date,
-            "title": d.title,
-            "doc_type": d.doc_type,
-            "source": d.source,
-            "sha256": d.sha256,
-            "pk_found": d.pk_found,
-        }
-        for d in documents
-    ]
-    return pa.Table.from_pylist(rows, schema=_DOCUMENT_SCHEMA)
+    # Built column by column: much cheaper than a list of row dicts (`Table.from_pylist`).
+    columns = {name: [getattr(d, name) for d in documents] for name in _DOCUMENT_SCHEMA.names}
+    return pa.Table.from_pydict(columns, schema=_DOCUMENT_SCHEMA)
 
 
 def _paragraph_table(documents: Sequence[Document]) -> pa.Table:
-    rows = [
-        {
-            "paragraph_id": f"{d.document_id}/{p.ordinal}",
-            "document_id": d.document_id,
-            "set_id": d.set_id,
-            "version": d.version,
-            "ordinal": p.ordinal,
-            "section_path": p.section_path,
-            "heading": p.heading,
-            "text": p.text,
-            "text_hash": text_hash(p.text),
-            "kind": p.kind,
-            "rule_label": p.rule_label,
-            "rule_reason": p.rule_reason,
-        }
-        for d in documents
-        for p in d.paragraphs
-    ]
-    return pa.Table.from_pylist(rows, schema=_PARAGRAPH_SCHEMA)
+    rows = [(d, p) for d in documents for p in d.paragraphs]
+    columns = {
+        "paragraph_id": [f"{d.document_id}/{p.ordinal}" for d, p in rows],
+        "document_id": [d.document_id for d, _ in rows],
+        "set_id": [d.set_id for d, _ in rows],
+        "version": [d.version for d, _ in rows],
+        "ordinal": [p.ordinal for _, p in rows],
+        "section_path": [p.section_path for _, p in rows],
+        "heading": [p.heading for _, p in rows],
+        "text": [p.text for _, p in rows],
+        "text_hash": [text_hash(p.text) for _, p in rows],
+        "kind": [p.kind for _, p in rows],
+        "rule_label": [p.rule_label for _, p in rows],
+        "rule_reason": [p.rule_reason for _, p in rows],
+    }
+    return pa.Table.from_pydict(columns, schema=_PARAGRAPH_SCHEMA)
 
 
 def write_documents(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> int:
@@ -159,9 +144,9 @@ def write_documents(con: duckdb.DuckDBPyConnection, documents: Sequence[Document
             for r in con.execute(
                 """
                 SELECT i.document_id FROM incoming_documents i
-                WHERE NOT EXISTS (SELECT 1 FROM documents d
-                                  WHERE d.document_id = i.document_id
-                                     OR (d.set_id = i.set_id AND d.version = i.version))
+                WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.document_id = i.document_id)
+                  AND NOT EXISTS (SELECT 1 FROM documents d
+                                  WHERE d.set_id = i.set_id AND d.version = i.version)
                 """
             ).fetchall()
         ]
