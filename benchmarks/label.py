@@ -1,0 +1,184 @@
+"""Benchmark `adme label` against a naive transformers pipeline loop (not a test).
+
+Same model, same paragraphs, one run:
+  1. ingest the labels at --spl into a fresh DuckDB file with `adme fetch`'s code (or copy --db);
+  2. build a randomly initialised small BERT classifier (WordPiece trained on those paragraphs,
+     adme.pretrain's helpers; five ADME classes), unless --model names a trained one;
+  3. time `adme.label.label` (length-sorted batches, dynamic padding, tokenising workers, bulk
+     DuckDB writes) and a loop over `transformers.pipeline("text-classification")` called one
+     paragraph at a time with the same truncation;
+  4. print both throughputs, their ratio (goal >= 3x) and the fraction of identical predictions
+     (goal 1.0 up to ties: a pair whose top two probabilities are within 1e-4 counts as a tie).
+
+    python benchmarks/label.py --spl data/spl
+    python benchmarks/label.py --spl ../shared/spl/labels --device cuda --batch-size 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+from transformers.utils import logging as transformers_logging
+
+from adme import store
+from adme.label import FIVE_CLASSES, label, load_classifier
+from adme.pretrain import new_bert, train_wordpiece
+
+TIE = 1e-4
+transformers_logging.set_verbosity_error()  # the head-initialised load report is expected here
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spl", type=Path, default=Path("data/spl"), help="labels to ingest")
+    parser.add_argument("--db", type=Path, help="an already ingested DuckDB file (copied)")
+    parser.add_argument("--model", type=Path, help="a trained classifier folder (default: build)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--workers", type=int, default=2, help="adme label tokeniser workers")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--hidden", type=int, default=256, help="small BERT hidden size")
+    parser.add_argument("--layers", type=int, default=4, help="small BERT encoder layers")
+    parser.add_argument("--vocab", type=int, default=8000, help="WordPiece vocabulary size")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate both timings this often; the median "
+        "ratio is reported, so a busy machine skews neither side",
+    )
+    return parser.parse_args()
+
+
+def ingested_database(args: argparse.Namespace, work: Path) -> Path:
+    """A DuckDB file holding the paragraphs to label, fresh for this run."""
+    db = work / "bench.duckdb"
+    if args.db:
+        shutil.copy(args.db, db)
+    else:
+        from adme.fetch import fetch_from_path
+
+        fetch_from_path(db, args.spl, work / "cache", progress=False)
+    return db
+
+
+def stored_paragraphs(db: Path) -> tuple[list[str], list[str]]:
+    """(paragraph ids, texts) in id order."""
+    with store.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT paragraph_id, text FROM paragraphs ORDER BY paragraph_id")
+        pairs = rows.fetchall()
+    return [p for p, _ in pairs], [t for _, t in pairs]
+
+
+def small_classifier(texts: list[str], folder: Path, args: argparse.Namespace) -> Path:
+    """A randomly initialised small BERT with a five-class head, saved as an HF folder."""
+    torch.manual_seed(0)
+    tokenizer = train_wordpiece(texts, args.vocab, model_max_length=args.max_length)
+    encoder = new_bert(
+        tokenizer, hidden_size=args.hidden, num_layers=args.layers, num_heads=4, max_position=512
+    )
+    encoder.save_pretrained(folder / "mlm")
+    tokenizer.save_pretrained(folder / "mlm")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder / "mlm",
+        num_labels=len(FIVE_CLASSES),
+        id2label=dict(enumerate(FIVE_CLASSES)),
+        label2id={name: i for i, name in enumerate(FIVE_CLASSES)},
+    )
+    model.save_pretrained(folder / "clf")
+    tokenizer.save_pretrained(folder / "clf")
+    return folder / "clf"
+
+
+def time_adme_label(
+    db: Path, model_dir: Path, args: argparse.Namespace, relabel: bool
+) -> tuple[float, dict]:
+    """Paragraphs/s of adme.label on every stored paragraph, and its stored labels by id."""
+    summary = label(
+        db,
+        model_dir,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        device=args.device,
+        workers=args.workers,
+        relabel=relabel,
+        progress=False,
+    )
+    with store.connect(db, read_only=True) as con:
+        stored = dict(con.execute("SELECT paragraph_id, label FROM predictions").fetchall())
+    return summary.paragraphs_per_second, stored
+
+
+def naive_pipeline(model_dir: Path, args: argparse.Namespace):
+    """A text-classification pipeline on the device adme label would use."""
+    device = load_classifier(model_dir, args.device).device
+    return pipeline(
+        "text-classification",
+        model=AutoModelForSequenceClassification.from_pretrained(model_dir),
+        tokenizer=AutoTokenizer.from_pretrained(model_dir),
+        device=device,
+    )
+
+
+def time_pipeline(pipe, texts: list[str], args: argparse.Namespace) -> tuple[float, list]:
+    """Paragraphs/s of the pipeline called once per paragraph, and its scores per paragraph."""
+    started = time.perf_counter()
+    results = [
+        pipe(text, truncation=True, max_length=args.max_length, top_k=None) for text in texts
+    ]
+    if pipe.device.type == "cuda":
+        torch.cuda.synchronize()
+    return len(texts) / (time.perf_counter() - started), results
+
+
+def agreement(ids: list[str], stored: dict, piped: list) -> tuple[float, int, int]:
+    """(fraction identical, disagreements, disagreements that are ties in the pipeline)."""
+    differ = ties = 0
+    for paragraph_id, scores in zip(ids, piped, strict=True):
+        ranked = sorted(scores, key=lambda s: -s["score"])
+        if stored[paragraph_id] != ranked[0]["label"]:
+            differ += 1
+            ties += ranked[0]["score"] - ranked[1]["score"] < TIE
+    return 1 - differ / len(ids), differ, ties
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        db = ingested_database(args, work)
+        ids, texts = stored_paragraphs(db)
+        if not texts:
+            raise SystemExit(f"no paragraphs to label in {args.db or args.spl}")
+        model_dir = args.model or small_classifier(texts, work, args)
+        pipe = naive_pipeline(model_dir, args)
+        print(
+            f"{len(texts)} paragraphs, model {model_dir.name}, device {pipe.device}, "
+            f"batch {args.batch_size}, max_length {args.max_length}, workers {args.workers}"
+        )
+        pipe(texts[:8], truncation=True, max_length=args.max_length)  # warm-up, untimed
+        adme_rates, pipe_rates = [], []
+        for round_ in range(args.rounds):
+            adme_rate, stored = time_adme_label(db, model_dir, args, relabel=round_ > 0)
+            pipe_rate, piped = time_pipeline(pipe, texts, args)
+            adme_rates.append(adme_rate)
+            pipe_rates.append(pipe_rate)
+            print(f"round {round_ + 1}: adme {adme_rate:.1f}/s, pipeline {pipe_rate:.1f}/s")
+        same, differ, ties = agreement(ids, stored, piped)
+    ratio = statistics.median(a / p for a, p in zip(adme_rates, pipe_rates, strict=True))
+    adme_rate, pipe_rate = max(adme_rates), max(pipe_rates)
+    print(f"adme label          {adme_rate:10.1f} paragraphs/s best (incl. DuckDB read, write)")
+    print(f"pipeline, one by one {pipe_rate:9.1f} paragraphs/s best")
+    print(f"speed-up            {ratio:10.2f}x (median of rounds; goal >= 3x)")
+    print(f"identical labels    {same:10.4f} ({differ} differ, {ties} of them ties < {TIE})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""adme label: batched inference into the predictions table, on real labels and real models."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adme import store
+from adme.cli import app
+from adme.errors import AdmeError
+from adme.fetch import fetch_from_path
+from adme.label import (
+    BINARY_CLASSES,
+    label,
+    load_classifier,
+    predict_texts,
+    write_predictions,
+)
+from adme.model_id import model_id
+from tests.label_helpers import (
+    build_classifier,
+    lock_database,
+    table_counts,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+NEW_SPL = ROOT / "data" / "new"
+
+
+@pytest.fixture(scope="session")
+def classifier_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """Five-class classifier (untrained head, fixed seed) on the tiny BERT."""
+    return build_classifier(tiny_model_dir, tmp_path_factory.mktemp("clf") / "adme-clf", seed=1)
+
+
+@pytest.fixture(scope="session")
+def other_classifier_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A second five-class classifier with different weights (another seed)."""
+    return build_classifier(tiny_model_dir, tmp_path_factory.mktemp("clf2") / "adme-clf", seed=2)
+
+
+@pytest.fixture(scope="session")
+def new_labels_db_template(tmp_path_factory) -> Path:
+    """data/new/ (six held-back real labels) ingested once by fetch's code; copy before writing."""
+    folder = tmp_path_factory.mktemp("new-labels-db")
+    fetched = fetch_from_path(folder / "adme.duckdb", NEW_SPL, folder / "cache", progress=False)
+    assert fetched.paragraphs_added > 0 and not fetched.rejects
+    return folder / "adme.duckdb"
+
+
+@pytest.fixture
+def db_with_paragraphs(new_labels_db_template, tmp_path) -> Path:
+    """A private copy of the held-back labels' database, with no predictions yet."""
+    db_path = tmp_path / "adme.duckdb"
+    shutil.copyfile(new_labels_db_template, db_path)
+    return db_path
+
+
+def predictions(db_path: Path) -> list[tuple]:
+    with store.connect(db_path, read_only=True) as con:
+        return con.execute(
+            "SELECT paragraph_id, model_id, label, confidence, probs, created_at "
+            "FROM predictions ORDER BY model_id, paragraph_id"
+        ).fetchall()
+
+
+def paragraph_ids(db_path: Path) -> list[str]:
+    with store.connect(db_path, read_only=True) as con:
+        rows = con.execute("SELECT paragraph_id FROM paragraphs ORDER BY paragraph_id")
+        return [pid for (pid,) in rows.fetchall()]
+
+
+def paragraph_texts(db_path: Path) -> list[str]:
+    with store.connect(db_path, read_only=True) as con:
+        rows = con.execute("SELECT text FROM paragraphs ORDER BY paragraph_id").fetchall()
+        return [text for (text,) in rows]
+
+
+# --- load_classifier / predict_texts --------------------------------------------------------
+
+
+def test_batched_predictions_come_back_in_input_order(classifier_dir, db_with_paragraphs):
+    classifier = load_classifier(classifier_dir, device="cpu")
+    texts = paragraph_texts(db_with_paragraphs)[:40]
+    assert len({len(t) for t in texts}) > 10  # lengths vary, so sorting reorders them
+    batched = predict_texts(classifier, texts, batch_size=8, max_length=128)
+    one_at_a_time = [predict_texts(classifier, [t], batch_size=1)[0] for t in texts]
+    assert [p.label for p in batched] == [p.label for p in one_at_a_time]
+    for got, alone in zip(batched, one_at_a_time, strict=True):
+        assert got.confidence == pytest.approx(alone.confidence, abs=1e-5)
+        assert got.probs == pytest.approx(alone.probs, abs=1e-5)
+
+
+def test_prediction_probs_cover_every_class_and_confidence_is_their_max(classifier_dir):
+    classifier = load_classifier(classifier_dir, device="cpu")
+    (prediction,) = predict_texts(classifier, ["Metformin is excreted unchanged in the urine."])
+    assert set(prediction.probs) == set(classifier.labels)
+    assert sum(prediction.probs.values()) == pytest.approx(1.0, abs=1e-6)
+    assert prediction.confidence == max(prediction.probs.values())
+    assert prediction.probs[prediction.label] == prediction.confidence
+
+
+def test_max_length_beyond_the_model_is_capped(classifier_dir):
+    classifier = load_classifier(classifier_dir, device="cpu")
+    long_text = " ".join(["Cmax increased twofold after a high-fat meal."] * 100)
+    assert len(classifier.tokenizer(long_text)["input_ids"]) > 512
+    (capped,) = predict_texts(classifier, [long_text], max_length=4096)
+    (at_limit,) = predict_texts(classifier, [long_text], max_length=128)
+    assert capped == at_limit
+
+
+def test_tokeniser_workers_give_the_same_predictions(classifier_dir, db_with_paragraphs):
+    classifier = load_classifier(classifier_dir, device="cpu")
+    texts = paragraph_texts(db_with_paragraphs)[:64]
+    in_process = predict_texts(classifier, texts, batch_size=16, workers=0)
+    with_workers = predict_texts(classifier, texts, batch_size=16, workers=2)
+    assert [p.label for p in with_workers] == [p.label for p in in_process]
+    assert [p.confidence for p in with_workers] == pytest.approx(
+        [p.confidence for p in in_process], abs=1e-6
+    )
+
+
+def test_missing_model_folder_is_one_line_error(tmp_path):
+    with pytest.raises(AdmeError, match="model folder does not exist") as error:
+        load_classifier(tmp_path / "no-such-model")
+    assert "\n" not in str(error.value)
+
+
+def test_masked_lm_folder_is_not_a_classifier(tiny_model_dir):
+    with pytest.raises(AdmeError, match="not a sequence classifier") as error:
+        load_classifier(tiny_model_dir)
+    assert "BertForMaskedLM" in str(error.value)
+
+
+def test_folder_without_config_is_refused(classifier_dir, tmp_path):
+    weights_only = tmp_path / "weights-only"
+    weights_only.mkdir()
+    shutil.copy(classifier_dir / "model.safetensors", weights_only / "model.safetensors")
+    with pytest.raises(AdmeError, match="no usable config.json"):
+        load_classifier(weights_only)
+
+
+# --- label into the database ----------------------------------------------------------------
+
+
+def test_label_without_path_predicts_every_stored_paragraph(classifier_dir, sample_db):
+    summary = label(sample_db, classifier_dir, workers=0, progress=False)
+    rows = predictions(sample_db)
+    assert summary.paragraphs == len(paragraph_ids(sample_db)) > 0
+    assert sorted(r[0] for r in rows) == paragraph_ids(sample_db)
+    assert {r[1] for r in rows} == {model_id(classifier_dir)}
+    for _, _, predicted, confidence, probs, _ in rows:
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+        assert confidence == pytest.approx(max(probs.values()))
+        assert probs[predicted] == pytest.approx(confidence)
+    assert sum(summary.per_class.values()) == len(rows)
+    assert summary.documents == table_counts(sample_db)["documents"] - _empty_docs(sample_db)
+    assert f"{len(rows)} paragraphs labelled" in summary.line()
+
+
+def _empty_docs(db_path: Path) -> int:
+    with store.connect(db_path, read_only=True) as con:
+        return con.execute(
+            "SELECT count(*) FROM documents d "
+            "WHERE NOT EXISTS (SELECT 1 FROM paragraphs p WHERE p.document_id = d.document_id)"
+        ).fetchone()[0]
+
+
+def test_stored_predictions_match_predict_texts(classifier_dir, db_with_paragraphs):
+    label(db_with_paragraphs, classifier_dir, batch_size=7, workers=0, progress=False)
+    stored = {r[0]: r[2] for r in predictions(db_with_paragraphs)}
+    classifier = load_classifier(classifier_dir, device="cpu")
+    expected = predict_texts(classifier, paragraph_texts(db_with_paragraphs), batch_size=64)
+    assert [stored[pid] for pid in paragraph_ids(db_with_paragraphs)] == [p.label for p in expected]
+
+
+def test_labelling_twice_adds_nothing(classifier_dir, db_with_paragraphs):
+    label(db_with_paragraphs, classifier_dir, workers=0, progress=False)
+    first = predictions(db_with_paragraphs)
+    again = label(db_with_paragraphs, classifier_dir, workers=0, progress=False)
+    assert again.paragraphs == 0
+    assert predictions(db_with_paragraphs) == first  # same rows, same created_at
+
+
+def test_relabel_rewrites_this_models_rows(classifier_dir, db_with_paragraphs):
+    label(db_with_paragraphs, classifier_dir, workers=0, progress=False)
+    first = predictions(db_with_paragraphs)
+    summary = label(db_with_paragraphs, classifier_dir, relabel=True, workers=0, progress=False)
+    second = predictions(db_with_paragraphs)
+    assert summary.paragraphs == len(first) == len(second)
+    assert [r[:5] for r in second] == pytest.approx([r[:5] for r in first])
+    assert all(new[5] > old[5] for new, old in zip(second, first, strict=True))
+
+
+def test_two_models_sit_side_by_side(classifier_dir, other_classifier_dir, db_with_paragraphs):
+    assert model_id(classifier_dir) != model_id(other_classifier_dir)
+    label(db_with_paragraphs, classifier_dir, workers=0, progress=False)
+    first = predictions(db_with_paragraphs)
+    label(db_with_paragraphs, other_classifier_dir, workers=0, progress=False)
+    rows = predictions(db_with_paragraphs)
+    n = len(paragraph_ids(db_with_paragraphs))
+    assert len(rows) == 2 * n
+    assert {r[1] for r in rows} == {model_id(classifier_dir), model_id(other_classifier_dir)}
+    assert [r for r in rows if r[1] == model_id(classifier_dir)] == first
+
+
+def test_interrupted_run_resumes_without_duplicates(classifier_dir, db_with_paragraphs):
+    # what a run killed after its first committed chunk leaves behind
+    classifier = load_classifier(classifier_dir, device="cpu")
+    ids = paragraph_ids(db_with_paragraphs)[:10]
+    texts = paragraph_texts(db_with_paragraphs)[:10]
+    done = list(zip(ids, predict_texts(classifier, texts), strict=True))
+    with store.connect(db_with_paragraphs) as con:
+        write_predictions(con, classifier.model_id, done)
+    kept = predictions(db_with_paragraphs)
+    summary = label(db_with_paragraphs, classifier_dir, workers=0, progress=False)
+    rows = predictions(db_with_paragraphs)
+    assert summary.paragraphs == len(paragraph_ids(db_with_paragraphs)) - 10
+    assert sorted(r[0] for r in rows) == paragraph_ids(db_with_paragraphs)
+    assert [r for r in rows if r[0] in set(ids)] == kept
+
+
+def test_binary_model_is_accepted(tiny_model_dir, tmp_path, db_with_paragraphs):
+    binary = build_classifier(tiny_model_dir, tmp_path / "binary", labels=BINARY_CLASSES)
+    label(db_with_paragraphs, binary, workers=0, progress=False)
+    assert {r[2] for r in predictions(db_with_paragraphs)} <= set(BINARY_CLASSES)
+
+
+# --- bad input: one line, nothing stored ------------------------------------------------------
+
+
+def test_model_with_other_labels_is_refused(tiny_model_dir, tmp_path, db_with_paragraphs):
+    unnamed = build_classifier(tiny_model_dir, tmp_path / "unnamed", labels=None)
+    before = table_counts(db_with_paragraphs)
+    with pytest.raises(AdmeError, match="LABEL_0, LABEL_1, LABEL_2.*not the database's classes"):
+        label(db_with_paragraphs, unnamed, NEW_SPL, workers=0, progress=False)
+    assert table_counts(db_with_paragraphs) == before
+
+
+def test_masked_lm_model_stores_nothing(tiny_model_dir, db_with_paragraphs):
+    before = table_counts(db_with_paragraphs)
+    with pytest.raises(AdmeError, match="not a sequence classifier"):
+        label(db_with_paragraphs, tiny_model_dir, NEW_SPL, workers=0, progress=False)
+    assert table_counts(db_with_paragraphs) == before
+
+
+def test_missing_model_stores_nothing(tmp_path, db_with_paragraphs):
+    before = table_counts(db_with_paragraphs)
+    with pytest.raises(AdmeError, match="does not exist"):
+        label(db_with_paragraphs, tmp_path / "missing", NEW_SPL, workers=0, progress=False)
+    assert table_counts(db_with_paragraphs) == before
+
+
+def test_locked_database_is_one_line_error(classifier_dir, db_with_paragraphs):
+    before = table_counts(db_with_paragraphs)
+    holder = lock_database(db_with_paragraphs)
+    try:
+        with pytest.raises(AdmeError, match="locked by another process") as error:
+            label(db_with_paragraphs, classifier_dir, workers=0, progress=False)
+        assert "\n" not in str(error.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert table_counts(db_with_paragraphs) == before
+
+
+# --- with a PATH: fetch's own code stores the documents first ----------------------------------
+
+
+def test_label_path_stores_documents_and_one_prediction_per_paragraph(classifier_dir, tmp_path):
+    db = tmp_path / "adme.duckdb"
+    summary = label(
+        db, classifier_dir, NEW_SPL, cache_dir=tmp_path / "cache", workers=0, progress=False
+    )
+    counts = table_counts(db)
+    assert counts["documents"] == summary.documents == len(list(NEW_SPL.glob("*.xml")))
+    assert counts["predictions"] == counts["paragraphs"] == summary.paragraphs > 0
+    again = label(db, classifier_dir, NEW_SPL, cache_dir=tmp_path / "cache", progress=False)
+    assert again.paragraphs == 0
+    assert table_counts(db) == counts
+
+
+def test_label_path_classifies_only_that_inputs_paragraphs(classifier_dir, sample_db, tmp_path):
+    before = table_counts(sample_db)
+    summary = label(
+        sample_db, classifier_dir, NEW_SPL, cache_dir=tmp_path / "cache", workers=0, progress=False
+    )
+    after = table_counts(sample_db)
+    new_paragraphs = after["paragraphs"] - before["paragraphs"]
+    assert after["predictions"] == summary.paragraphs == new_paragraphs > 0
+    with store.connect(sample_db, read_only=True) as con:
+        labelled_set_ids = con.execute(
+            "SELECT DISTINCT p.set_id FROM predictions JOIN paragraphs p USING (paragraph_id)"
+        ).fetchall()
+    new_set_ids = {path.name.split("_v")[0].lower() for path in NEW_SPL.glob("*.xml")}
+    assert {set_id.lower() for (set_id,) in labelled_set_ids} <= new_set_ids
+
+
+def test_empty_folder_is_one_line_error(classifier_dir, db_with_paragraphs, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    before = table_counts(db_with_paragraphs)
+    with pytest.raises(AdmeError) as error:
+        label(db_with_paragraphs, classifier_dir, empty, cache_dir=tmp_path / "c", progress=False)
+    assert "\n" not in str(error.value)
+    assert table_counts(db_with_paragraphs) == before
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def test_cli_label_prints_summary_and_errors_on_one_line(classifier_dir, db_with_paragraphs):
+    runner = CliRunner()
+    base = ["label", "--db", str(db_with_paragraphs), "--workers", "0", "--no-progress"]
+    ok = runner.invoke(app, [*base, "--model", str(classifier_dir)])
+    assert ok.exit_code == 0, ok.output
+    assert f"{model_id(classifier_dir)}:" in ok.output
+    assert "paragraphs labelled" in ok.output
+    missing = runner.invoke(app, [*base, "--model", str(db_with_paragraphs.parent / "nope")])
+    assert missing.exit_code == 1
+    assert missing.output.strip().count("\n") == 0
+    assert missing.output.startswith("error: ")
