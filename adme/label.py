@@ -360,7 +360,7 @@ def paragraphs_to_label(
     con.register("selected_documents", selected)
     try:
         rows = con.execute(
-            store.sql_text("unpredicted_paragraphs"),
+            store.sql_text("queries/unpredicted_paragraphs"),
             {"model_id": model_id, "relabel": relabel, "all_documents": documents is None},
         ).fetchall()
     finally:
@@ -376,7 +376,7 @@ def _documents_of(paragraph_ids: Sequence[str]) -> list[str]:
 def _paragraph_texts(con: duckdb.DuckDBPyConnection, paragraph_ids: Sequence[str]) -> list[str]:
     con.register("wanted_paragraphs", pa.table({"paragraph_id": pa.array(paragraph_ids)}))
     try:
-        rows = dict(con.execute(store.sql_text("paragraph_texts")).fetchall())
+        rows = dict(con.execute(store.sql_text("queries/paragraph_texts")).fetchall())
     finally:
         con.unregister("wanted_paragraphs")
     return [rows[pid] for pid in paragraph_ids]
@@ -441,8 +441,8 @@ def write_predictions(
         con.execute("BEGIN TRANSACTION")
         try:
             if relabel:
-                con.execute(store.sql_text("delete_predictions"))
-            con.execute(store.sql_text("insert_predictions"))
+                con.execute(store.sql_text("queries/delete_predictions"))
+            con.execute(store.sql_text("queries/insert_predictions"))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -34,7 +34,7 @@ def ordered(names: Sequence[str], order: Sequence[str]) -> list[str]:
 
 def choices(db_path: str | Path, kind: str) -> list[str]:
     """Stored splits, runs (newest first) or models with predictions, for defaults and errors."""
-    _, rows = reports.run_query(db_path, "plot_choices")
+    _, rows = reports.run_query(db_path, "queries/plot_choices")
     return [name for k, name, _ in rows if k == kind]
 
 

@@ -199,7 +199,7 @@ def corpus_texts(db_path: str | Path, limit: int | None = None) -> list[str]:
     """Every distinct stored paragraph text (never a heading), in a fixed order."""
     con = store.connect(db_path, read_only=True)
     try:
-        texts = [row[0] for row in con.execute(store.sql_text("pretrain_texts")).fetchall()]
+        texts = [row[0] for row in con.execute(store.sql_text("queries/pretrain_texts")).fetchall()]
     finally:
         con.close()
     if not texts:

@@ -2,7 +2,8 @@
 
 A report is a plain SQL file that also runs in the `duckdb` CLI. Its header (the comment
 lines before the SQL) starts with a `-- one-line description`, holds the line `-- kind: report`
-(sql/ also holds the schema and internal queries of other commands, which are not reports),
+(sql/ also holds the schema, which is not a report; internal queries of other commands live
+in sql/queries/),
 and declares parameters as `-- param: NAME = DEFAULT` (or `-- param: NAME` when there is no
 default). Parameters are written `$NAME` in the query and bound as DuckDB named parameters,
 never pasted into the SQL text.

@@ -247,7 +247,7 @@ def create_app(
     def document(set_id: str) -> dict[str, Any]:
         """The latest stored version of SET_ID with rule labels and this model's predictions."""
         columns, rows = reports.run_query(
-            db_path, "serve_document", {"set_id": set_id, "model_id": classifier.model_id}
+            db_path, "queries/serve_document", {"set_id": set_id, "model_id": classifier.model_id}
         )
         if not rows:
             raise HTTPException(404, f"set_id {set_id!r} is not in the database {db_path}")
@@ -266,7 +266,7 @@ def create_app(
             "paragraphs": None,
         }
         try:
-            _, ((documents, paragraphs),) = reports.run_query(db_path, "serve_health")
+            _, ((documents, paragraphs),) = reports.run_query(db_path, "queries/serve_health")
             answer.update(documents=documents, paragraphs=paragraphs)
         except AdmeError as exc:
             answer.update(status="degraded", database_error=str(exc))

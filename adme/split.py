@@ -319,7 +319,7 @@ def make_split(
     }
     con = store.connect(db_path)
     try:
-        rows = con.execute(store.sql_text("split_source")).fetchall()
+        rows = con.execute(store.sql_text("queries/split_source")).fetchall()
         if not rows:
             raise AdmeError(f"{db_path}: no paragraphs with a rule label to split")
         units, _, conflicting, dropped = make_units(rows, classes, allow_duplicates)

@@ -70,8 +70,10 @@ def load_split(db_path: str | Path, split: str) -> SplitData:
     con = store.connect(db_path, read_only=True)
     try:
         try:
-            found = con.execute(store.sql_text("split_classes"), {"split": split}).fetchone()
-            rows = con.execute(store.sql_text("split_rows_for_training"), {"split": split})
+            found = con.execute(
+                store.sql_text("queries/split_classes"), {"split": split}
+            ).fetchone()
+            rows = con.execute(store.sql_text("queries/split_rows_for_training"), {"split": split})
             rows = rows.fetchall()
         except duckdb.CatalogException:  # a database with no splits table has no split either
             found = None
@@ -642,7 +644,7 @@ def record_run(db_path: str | Path, run: RunResult, split: SplitData, model_name
         con.register("new_confusion", pa.Table.from_pylist(confusion_rows))
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(store.sql_text("record_run"))
+            con.execute(store.sql_text("queries/record_run"))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

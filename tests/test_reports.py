@@ -94,7 +94,7 @@ def test_cli_list_prints_one_line_per_report():
 def test_unknown_report_is_one_line_error_naming_the_available_ones(db):
     with pytest.raises(AdmeError, match="unknown report 'nope'; available: .*class_balance"):
         reports.run_report(db, "nope", {})
-    for sneaky in ("schema", "../sql/schema", "insert_predictions"):
+    for sneaky in ("schema", "../sql/schema", "queries/insert_predictions"):
         with pytest.raises(AdmeError, match="unknown report"):
             reports.run_report(db, sneaky, {})
 
