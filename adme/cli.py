@@ -7,6 +7,7 @@ knows nothing of Typer, so the library is usable (and tested) without the CLI.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import typer
@@ -60,17 +61,489 @@ def main(
 
 
 # --- fetch ---
+@app.command()
+@one_line_errors
+def fetch(
+    from_path: Path = typer.Option(
+        None,
+        "--from",
+        help="Read labels from disk instead of DailyMed: one SPL XML, a folder of XML, a DailyMed "
+        "release ZIP (ZIP of inner ZIPs) or a folder of inner ZIPs.",
+    ),
+    drug: str = typer.Option(None, "--drug", help="DailyMed: labels whose drug name matches."),
+    setid: list[str] = typer.Option(
+        [], "--setid", help="DailyMed: this label set id (repeatable)."
+    ),
+    since: str = typer.Option(
+        None, "--since", help="DailyMed: labels published on or after YYYY-MM-DD."
+    ),
+    doctype: str = typer.Option(
+        "34391-3", "--doctype", help="DailyMed: LOINC document type (34391-3: human Rx label)."
+    ),
+    limit: int = typer.Option(None, "--limit", help="DailyMed: stop after N listed labels."),
+    all_versions: bool = typer.Option(
+        False, "--all-versions", help="DailyMed: every version of each label, not just the newest."
+    ),
+    base_url: str = typer.Option(
+        "https://dailymed.nlm.nih.gov/dailymed/services/v2/",
+        "--base-url",
+        help="DailyMed web-service base URL (getFile.cfm is found beside it).",
+    ),
+    workers: int = typer.Option(4, "--workers", help="DailyMed: parallel downloads."),
+    rate: float = typer.Option(
+        2.0, "--rate", help="DailyMed: at most this many requests per second."
+    ),
+    timeout: float = typer.Option(
+        60.0, "--timeout", help="DailyMed: seconds to wait for an answer before retrying."
+    ),
+    retries: int = typer.Option(
+        5, "--retries", help="DailyMed: retries on 429, 5xx and timeouts, with backoff."
+    ),
+    batch_size: int = typer.Option(
+        100,
+        "--batch-size",
+        help="Documents per transaction (a kill loses only the batch in progress).",
+    ),
+    keep_xml: bool = typer.Option(
+        False,
+        "--keep-xml",
+        help="--from: also copy every label's XML into --cache (off by default: the input is "
+        "already on disk). DailyMed labels are always cached, so a re-run downloads nothing.",
+    ),
+    threads: int = typer.Option(
+        min(4, os.cpu_count() or 1),  # adme.fetch.DEFAULT_THREADS, without importing it
+        "--threads",
+        help="--from: threads parsing and extracting labels (lxml parses without the GIL); "
+        "1: all on one thread. Rows are stored in input order either way.",
+    ),
+    parse_workers: int = typer.Option(
+        0,
+        "--parse-workers",
+        help="--from: processes parsing labels instead of threads (0: use --threads; "
+        "worth it for large releases on machines with many cores).",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    db: Path = DB_OPTION,
+    cache: Path = CACHE_OPTION,
+) -> None:
+    """Fetch SPL labels (DailyMed or disk) into the database; rejects go to stderr, exit 1."""
+    from adme.fetch import fetch as run_fetch
+
+    summary = run_fetch(
+        db,
+        cache,
+        from_path=from_path,
+        progress=progress,
+        batch_size=batch_size,
+        keep_xml=keep_xml,
+        threads=threads,
+        parse_workers=parse_workers,
+        drug=drug,
+        setids=tuple(setid),
+        since=since,
+        doctype=doctype,
+        limit=limit,
+        all_versions=all_versions,
+        base_url=base_url,
+        workers=workers,
+        rate=rate,
+        read_timeout=timeout,
+        retries=retries,
+    )
+    for source, reason in summary.rejects:
+        typer.echo(f"rejected: {source}: {reason}", err=True)
+    typer.echo(summary.line())
+    if summary.rejects:
+        raise typer.Exit(1)
+
 
 # --- split ---
+@app.command()
+@one_line_errors
+def split(
+    name: str = typer.Argument(..., help="Name to store the split under (adme train --split)."),
+    db: Path = DB_OPTION,
+    classes: str = typer.Option(
+        "five",
+        "--classes",
+        help="five (absorption, distribution, metabolism, excretion, other) or binary "
+        "(adme vs other).",
+    ),
+    method: str = typer.Option(
+        "natural",
+        "--method",
+        help="natural (stratified as is), ratio (--ratio), step (--classes-cut, --fraction) or "
+        "long-tail (--mu); the imbalance is applied to train and validation only.",
+    ),
+    test_size: float = typer.Option(
+        0.15, "--test-size", help="Fraction of each class held out as the untouched test part."
+    ),
+    validation_size: float = typer.Option(
+        0.1,
+        "--validation-size",
+        help="Fraction of what is left (after imbalancing) held out for tuning; 0 for none.",
+    ),
+    ratio: float = typer.Option(
+        None,
+        "--ratio",
+        help="ratio method: every class but the largest is cut to RATIO x the largest "
+        "(binary: minority/majority, as the paper).",
+    ),
+    classes_cut: list[str] = typer.Option(
+        [], "--classes-cut", help="step method: a class to cut (repeatable)."
+    ),
+    fraction: float = typer.Option(
+        None, "--fraction", help="step method: fraction of its size each cut class keeps."
+    ),
+    mu: float = typer.Option(
+        None, "--mu", help="long-tail method: the i-th largest class keeps N_max x MU**i."
+    ),
+    seed: int = typer.Option(
+        42, "--seed", help="Seed of every random choice; same seed, same rows."
+    ),
+    allow_duplicates: bool = typer.Option(
+        False,
+        "--allow-duplicates",
+        help="Split paragraphs independently, so copies of one text may sit on both sides "
+        "(the paper's behaviour). Default: copies are kept together.",
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Rebuild a split that already exists."),
+) -> None:
+    """Store a named, reproducible, leak-free train/validation/test split; print its counts."""
+    from adme.split import make_split
+
+    summary = make_split(
+        db,
+        name,
+        classes=classes,
+        method=method,
+        test_size=test_size,
+        validation_size=validation_size,
+        ratio=ratio,
+        classes_cut=tuple(classes_cut),
+        fraction=fraction,
+        mu=mu,
+        seed=seed,
+        allow_duplicates=allow_duplicates,
+        replace=replace,
+    )
+    typer.echo("\n".join(summary.lines()))
+
 
 # --- pretrain ---
+@app.command()
+@one_line_errors
+def pretrain(
+    db: Path = DB_OPTION,
+    output: Path = typer.Option(
+        Path("models/adme-bert-small"), "--output", "-o", help="Folder to save the model in."
+    ),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="Continue MLM pre-training of this encoder (folder or hub id) instead of training "
+        "a new tokenizer and small BERT.",
+    ),
+    vocab_size: int = typer.Option(
+        8000, "--vocab-size", help="WordPiece vocabulary size (new model)."
+    ),
+    hidden_size: int = typer.Option(256, "--hidden-size", help="Hidden size (new model)."),
+    num_layers: int = typer.Option(4, "--num-layers", help="Encoder layers (new model)."),
+    num_heads: int = typer.Option(4, "--num-heads", help="Attention heads (new model)."),
+    max_length: int = typer.Option(128, "--max-length", help="Tokens kept per paragraph."),
+    epochs: int = typer.Option(1, "--epochs", help="Passes over the corpus."),
+    max_steps: int = typer.Option(
+        None, "--max-steps", help="Stop after this many optimiser steps (overrides --epochs)."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", help="Paragraphs per step."),
+    lr: float = typer.Option(5e-4, "--lr", help="Peak AdamW learning rate (linear decay)."),
+    mlm_probability: float = typer.Option(
+        0.15, "--mlm-probability", help="Fraction of tokens masked for prediction."
+    ),
+    seed: int = typer.Option(42, "--seed", help="Seed for initialisation, masking and order."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda:N."),
+    texts_limit: int = typer.Option(
+        None, "--texts-limit", help="Use at most this many distinct paragraph texts."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Masked-language pre-train a small BERT (or continue one) on the stored paragraph texts."""
+    from adme.pretrain import pretrain as run_pretrain
+
+    summary = run_pretrain(
+        db,
+        output,
+        model=model,
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        max_length=max_length,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=lr,
+        mlm_probability=mlm_probability,
+        seed=seed,
+        device=device,
+        texts_limit=texts_limit,
+        progress=progress,
+    )
+    typer.echo("\n".join(summary.lines()))
+
 
 # --- train ---
+def _number_list(text: str, kind: type, option: str) -> tuple:
+    """Parse "7,42,106" style option values into a tuple of numbers."""
+    try:
+        values = tuple(kind(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise typer.BadParameter(f"{option}: give at least one value")
+    return values
+
+
+@app.command()
+@one_line_errors
+def train(
+    split: str = typer.Option(..., "--split", help="Stored split to train on (adme split)."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="Encoder to fine-tune: a local folder or a hub id (bert-base-uncased, "
+        "Lianglab/PharmBERT-uncased, models/adme-bert-small). Not needed for tfidf.",
+    ),
+    method: str = typer.Option(
+        "two-stage",
+        "--method",
+        help="two-stage (LDAM on the last layer, then plain fine-tuning), vanilla "
+        "(cross-entropy), ldam, drw (LDAM, re-weighting from --drw-epoch) or tfidf "
+        "(TF-IDF + logistic regression baseline).",
+    ),
+    two_stage: bool = typer.Option(False, "--two-stage", help="Short for --method two-stage."),
+    output: Path = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Model folder (default models/<run_id>); with several seeds, one sub-folder each.",
+    ),
+    seeds: str = typer.Option(
+        "42", "--seeds", help="Comma-separated seeds, one run each (the paper: 7,42,106,190,191)."
+    ),
+    epochs: int = typer.Option(3, "--epochs", help="Epochs of vanilla / ldam / drw / stage 2."),
+    lr: float = typer.Option(5e-5, "--lr", help="Learning rate of vanilla / ldam / drw / stage 2."),
+    stage1_epochs: int = typer.Option(3, "--stage1-epochs", help="Two-stage: stage 1 epochs."),
+    stage1_lr: float = typer.Option(1e-4, "--stage1-lr", help="Two-stage: stage 1 learning rate."),
+    s: float = typer.Option(
+        1.0, "--s", help="LDAM logit scale: 1 for the plain linear head (30 assumes a cosine head)."
+    ),
+    max_m: float = typer.Option(0.5, "--max-m", help="LDAM margin of the rarest class."),
+    beta: float = typer.Option(0.9999, "--beta", help="Effective-number class-weight beta."),
+    drw_epoch: int = typer.Option(
+        None,
+        "--drw-epoch",
+        help="drw: epoch (from 1) at which re-weighting starts (default: last).",
+    ),
+    batch_size: int = typer.Option(
+        16, "--batch-size", help="Global batch size (split across torchrun processes)."
+    ),
+    max_length: int = typer.Option(128, "--max-length", help="Tokens kept per paragraph."),
+    grid: bool = typer.Option(
+        False,
+        "--grid",
+        help="Tune epochs x lr of the last stage on the validation part (test scored once).",
+    ),
+    grid_epochs: str = typer.Option("1,2,3,4,5,6", "--grid-epochs", help="Epochs tried by --grid."),
+    grid_lrs: str = typer.Option(
+        "1e-5,5e-5,1e-4,5e-4", "--grid-lrs", help="Learning rates tried by --grid."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda:N."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    db: Path = DB_OPTION,
+) -> None:
+    """Fine-tune a classifier on a split, per seed; save it and record its scores in the DB."""
+    from adme.train import train as run_train
+
+    summary = run_train(
+        db,
+        split=split,
+        model=model,
+        method="two-stage" if two_stage else method,
+        output=output,
+        seeds=_number_list(seeds, int, "--seeds"),
+        epochs=epochs,
+        lr=lr,
+        stage1_epochs=stage1_epochs,
+        stage1_lr=stage1_lr,
+        s=s,
+        max_m=max_m,
+        beta=beta,
+        drw_epoch=drw_epoch,
+        batch_size=batch_size,
+        max_length=max_length,
+        grid=grid,
+        grid_epochs=_number_list(grid_epochs, int, "--grid-epochs"),
+        grid_lrs=_number_list(grid_lrs, float, "--grid-lrs"),
+        device=device,
+        progress=progress,
+    )
+    typer.echo(summary.render())
+
 
 # --- label ---
+@app.command()
+@one_line_errors
+def label(
+    path: Path = typer.Argument(
+        None,
+        help="New labels to store then classify: a folder of XML, a folder of inner ZIPs, or a "
+        "bulk release ZIP (as `adme fetch --from`). Omit to classify every stored paragraph "
+        "this model has not predicted yet.",
+    ),
+    model: Path = typer.Option(
+        ..., "--model", "-m", help="Trained sequence-classifier folder (from `adme train`)."
+    ),
+    db: Path = DB_OPTION,
+    cache: Path = CACHE_OPTION,
+    batch_size: int = typer.Option(
+        64, "--batch-size", min=1, help="Paragraphs per forward pass (batched by length)."
+    ),
+    max_length: int = typer.Option(
+        128, "--max-length", min=8, help="Tokens kept per paragraph (longer ones are truncated)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda:N."),
+    relabel: bool = typer.Option(
+        False, "--relabel", help="Replace this model's stored predictions instead of skipping."
+    ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        min=0,
+        help="Tokeniser processes feeding the model (0: in-process). Default: 2 on a GPU, "
+        "0 on the CPU, where they would compete with the model for cores.",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Store new labels and write one prediction per paragraph and model into the database."""
+    from adme.label import label as run_label
+
+    summary = run_label(
+        db,
+        model,
+        path,
+        cache_dir=cache,
+        batch_size=batch_size,
+        max_length=max_length,
+        device=device,
+        relabel=relabel,
+        workers=workers,
+        progress=progress,
+    )
+    typer.echo(summary.line())
+
 
 # --- report ---
+@app.command()
+@one_line_errors
+def report(
+    name: str = typer.Argument(None, help="Report to run: a file sql/NAME.sql (see --list)."),
+    db: Path = DB_OPTION,
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="KEY=VALUE bound to $KEY in the SQL (repeatable)."
+    ),
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="table (terminal), csv, json or parquet (needs --output)."
+    ),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout."
+    ),
+    list_: bool = typer.Option(False, "--list", help="List every report with its description."),
+) -> None:
+    """Run a SQL report from sql/ against the database and print or export its rows."""
+    from rich.console import Console
+
+    from adme import reports
+
+    if list_:
+        for report_name, text in reports.list_reports():
+            typer.echo(f"{report_name:20s} {text}")
+        return
+    if name is None:
+        raise AdmeError("give a report NAME, or --list to see them")
+    result = reports.export_report(db, name, reports.parse_param_pairs(param), fmt, output)
+    if isinstance(result, str) and output is None:
+        typer.echo(result, nl=False)
+    elif isinstance(result, str):
+        typer.echo(result)
+    else:
+        Console().print(result)
+
 
 # --- plot ---
+@app.command()
+@one_line_errors
+def plot(
+    name: str = typer.Argument(..., help="class-balance, per-class-f1, confusion or confidence."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Image file to write (.png, .svg or .pdf)."
+    ),
+    db: Path = DB_OPTION,
+    split: str = typer.Option(
+        None, "--split", help="class-balance: show this split's parts side by side."
+    ),
+    runs: str = typer.Option(
+        None,
+        "--runs",
+        help="per-class-f1: comma-separated run ids and/or split names (default: every run).",
+    ),
+    run: str = typer.Option(None, "--run", help="confusion: the run to show (default: newest)."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="confidence: model folder or model id (default: the only model with predictions).",
+    ),
+) -> None:
+    """Draw a figure (class balance, per-class F1, confusion matrix, confidence) to a file."""
+    from adme import plots
+
+    path = plots.plot(db, name, output, split=split, runs=runs, run=run, model=model)
+    typer.echo(f"wrote {path}")
+
 
 # --- serve ---
+@app.command()
+@one_line_errors
+def serve(
+    model: Path = typer.Option(..., "--model", help="Trained classifier folder (adme train)."),
+    db: Path = DB_OPTION,
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind (127.0.0.1: this machine only)."
+    ),
+    port: int = typer.Option(8000, "--port", help="TCP port to listen on."),
+    max_body_bytes: int = typer.Option(
+        1_000_000, "--max-body-bytes", help="Larger request bodies get HTTP 413."
+    ),
+    max_paragraphs: int = typer.Option(
+        256, "--max-paragraphs", help="Most paragraphs one POST /label may send."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Serve POST /label, GET /documents/{set_id} and GET /health over HTTP (FastAPI)."""
+    from adme import serve as api
+
+    typer.echo(
+        api.serve(
+            db,
+            model,
+            host,
+            port,
+            max_body_bytes=max_body_bytes,
+            max_paragraphs=max_paragraphs,
+            device=device,
+        )
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,19 +1,22 @@
 """Ingest SPL labels into the database: from disk (`adme fetch --from`) or from DailyMed.
 
 Used by `adme fetch` and by `adme label`, so new labels are stored the same way everywhere.
-Every raw XML goes to the content-addressed cache first, then its document and paragraphs are
-written in batches, one transaction per batch: a kill leaves whole documents only, and the
-same command run again skips what is stored and picks up where it stopped.
+Labels from DailyMed go to the content-addressed cache first (so a re-run downloads nothing);
+labels read from disk are already on disk and are copied there only with `keep_xml`. Documents
+and paragraphs are written in batches, one transaction per batch: a kill leaves whole
+documents only, and the same command run again skips what is stored and picks up where it
+stopped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -28,6 +31,7 @@ from adme.errors import AdmeError, SplError
 from adme.spl import Document, parse_spl
 
 BATCH_SIZE = 100
+DEFAULT_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass
@@ -49,18 +53,32 @@ class FetchSummary:
         )
 
 
-def parse_or_fault(data: bytes, source: str) -> Document | str:
+def parse_or_fault(data: bytes, source: str, sha256: str | None = None) -> Document | str:
     """The parsed document, or the one-line fault that makes it a reject.
 
     Module-level so a process pool can run it; a parser bug becomes a reject too, so one odd
-    label never stops a release of thousands.
+    label never stops a release of thousands. `sha256` is the digest the caller already took.
     """
     try:
-        return parse_spl(data, source)
+        return parse_spl(data, source, sha256)
     except SplError as exc:
         return exc.fault
     except Exception as exc:
         return f"parser failed: {type(exc).__name__}: {exc}"
+
+
+def _hash_and_parse(
+    data: bytes, source: str, known: dict[str, str]
+) -> tuple[str, Document | str | None]:
+    """Run on a parse thread: the digest of `data`, and its parse unless `known` holds it.
+
+    `known` is the ingest's digest -> document_id map, only read here (the main thread alone
+    writes it, and re-checks the digest when it takes the result, in input order).
+    """
+    digest = cache.sha256_of(data)
+    if digest in known:
+        return digest, None
+    return digest, parse_or_fault(data, source, digest)
 
 
 class _Progress:
@@ -100,7 +118,7 @@ class _Progress:
 
 
 class _Ingest:
-    """Skip what is stored, parse the rest, cache raw XML and write documents in batches.
+    """Skip what is stored, parse the rest, cache raw XML (`keep_xml`), write in batches.
 
     Cache files and database batches are written by one background thread, in the order they
     were queued, while this thread reads and parses the next labels: a batch is committed only
@@ -113,9 +131,11 @@ class _Ingest:
         cache_dir: Path,
         progress: _Progress,
         batch_size: int = BATCH_SIZE,
+        keep_xml: bool = True,
     ):
         self.con = con
         self.cache_dir = Path(cache_dir)
+        self.keep_xml = keep_xml
         self.progress = progress
         self.batch_size = max(1, batch_size)
         self.by_hash = store.document_ids_by_hash(con)
@@ -160,11 +180,14 @@ class _Ingest:
             return True
         return False
 
-    def add(self, source: str, data: bytes) -> None:
-        """Parse and queue one raw XML unless its bytes or its version are already stored."""
-        digest = cache.sha256_of(data)
+    def add(self, source: str, data: bytes, digest: str | None = None) -> None:
+        """Parse and queue one raw XML unless its bytes or its version are already stored.
+
+        `digest` is the sha256 of `data` when the caller already has it (hashed once only).
+        """
+        digest = digest or cache.sha256_of(data)
         if not self.is_stored(digest):
-            self.accept(source, data, digest, parse_or_fault(data, source))
+            self.accept(source, data, digest, parse_or_fault(data, source, digest))
 
     def accept(self, source: str, data: bytes, digest: str, parsed: Document | str) -> None:
         """Queue a parsed document (or reject its fault); skip a version already stored."""
@@ -176,7 +199,8 @@ class _Ingest:
             self.skip(known)
             return
         document = parsed if parsed.sha256 == digest else replace(parsed, sha256=digest)
-        self._cache_writes.append(self._writer.submit(cache.put, self.cache_dir, data, digest))
+        if self.keep_xml:
+            self._cache_writes.append(self._writer.submit(cache.put, self.cache_dir, data, digest))
         self.by_hash[digest] = document.document_id
         self.by_version[(document.set_id, document.version)] = document.document_id
         self.batch.append(document)
@@ -223,13 +247,19 @@ class _Ingest:
 
 @contextmanager
 def _ingesting(
-    db_path: Path, cache_dir: Path, progress: bool, total: int | None, label: str, batch_size: int
+    db_path: Path,
+    cache_dir: Path,
+    progress: bool,
+    total: int | None,
+    label: str,
+    batch_size: int,
+    keep_xml: bool = True,
 ) -> Iterator[_Ingest]:
     """Open the database and an ingest; commit what is queued even when the run fails."""
     con = store.connect(db_path)
     try:
         with _Progress(progress, total, label) as bar:
-            ingest = _Ingest(con, cache_dir, bar, batch_size)
+            ingest = _Ingest(con, cache_dir, bar, batch_size, keep_xml)
             try:
                 yield ingest
                 ingest.flush(wait=True)
@@ -249,52 +279,77 @@ def fetch_from_path(
     progress: bool = True,
     *,
     batch_size: int = BATCH_SIZE,
+    keep_xml: bool = False,
+    threads: int = DEFAULT_THREADS,
     parse_workers: int = 0,
 ) -> FetchSummary:
     """Store every SPL label found at `path` (XML file, folder, release ZIP, folder of ZIPs).
 
     Bad files become rejects (one line each, also written to the `rejects` table) and never
     stop the good ones. A missing path or an empty folder is an AdmeError before the database
-    is touched. With `parse_workers` >= 2, labels are parsed by that many processes while
-    this one reads, caches and writes (worth it for large releases on multi-core machines).
+    is touched. The input is already on disk, so its XML is copied into the cache only with
+    `keep_xml` (documents.sha256 is the digest of the raw XML either way).
+
+    Labels are hashed, parsed and extracted on `threads` threads (lxml parses without the GIL,
+    so one thread parses while another extracts); this thread reads the input (ZIP members
+    included) and takes the results in input order, so the rows are those of a serial run.
+    `threads` <= 1 does everything on this thread. With `parse_workers` >= 2, processes parse
+    instead of threads (extraction then runs on several cores; worth it on many-core machines).
     """
+    if threads < 0 or parse_workers < 0:
+        raise AdmeError("--threads and --parse-workers must be 0 or more")
     files = sources.check_input(Path(path))
     total = sources.estimate_count(files) if progress else None
-    label = "ingest"
     with (
-        _ingesting(Path(db_path), Path(cache_dir), progress, total, label, batch_size) as ing,
-        _parse_pool(parse_workers) as pool,
+        _ingesting(
+            Path(db_path), Path(cache_dir), progress, total, "ingest", batch_size, keep_xml
+        ) as ing,
+        _parse_pool(parse_workers, threads) as pool,
     ):
+        items = sources.iter_files(files)
         if pool is None:
-            for item in sources.iter_files(files):
+            for item in items:
                 if isinstance(item, sources.Reject):
                     ing.reject(item.source, item.reason)
                 else:
                     ing.add(item.source, item.data)
         else:
-            _ingest_in_parallel(ing, pool, sources.iter_files(files), parse_workers * 8)
+            workers = parse_workers if parse_workers >= 2 else threads
+            in_threads = isinstance(pool, ThreadPoolExecutor)
+            _ingest_in_parallel(ing, pool, items, workers * 8, in_threads)
         return ing.summary
 
 
 @contextmanager
-def _parse_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    if workers < 2:
+def _parse_pool(processes: int, threads: int) -> Iterator[Executor | None]:
+    """Processes when asked for 2 or more, else threads when 2 or more, else None (serial)."""
+    if processes >= 2:
+        # forkserver: workers never inherit this process's DuckDB threads and locks.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["adme.spl"])
+        pool: Executor = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+    elif threads >= 2:
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="adme-parse")
+    else:
         yield None
         return
-    # forkserver: workers never inherit this process's DuckDB threads and locks.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["adme.spl"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    try:
         yield pool
+    except BaseException:
+        # Ctrl-C or a failure: drop the labels not yet started; whole batches stay committed.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _ingest_in_parallel(
-    ing: _Ingest, pool: ProcessPoolExecutor, items: Iterable[sources.Item], ahead: int
+    ing: _Ingest, pool: Executor, items: Iterable[sources.Item], ahead: int, in_threads: bool
 ) -> None:
-    """Parse in worker processes while this process reads, hashes, caches and writes.
+    """Parse on a pool while this thread reads the input, queues results and writes.
 
     Results are taken in input order with at most `ahead` labels in flight, so memory stays
-    bounded and the stored rows are the same as a serial run's.
+    bounded and the stored rows are the same as a serial run's. Threads also hash (the stored
+    digests are read, not written, there); processes get the digest from this thread.
     """
     in_flight: deque = deque()
 
@@ -304,21 +359,30 @@ def _ingest_in_parallel(
             ing.reject(item.source, item.reason)
             return
         try:
-            parsed = future.result()
+            result = future.result()
         except BrokenProcessPool as exc:
             raise AdmeError(
                 f"{item.source}: a parser process died ({exc}); rerun with --parse-workers 0"
             ) from exc
-        ing.accept(item.source, item.data, digest, parsed)
+        if in_threads:
+            digest, result = result
+        # Checked again here, in input order: the same bytes may come twice in one input.
+        if not ing.is_stored(digest):
+            if result is None:  # stored when the thread looked, so is_stored cannot be False
+                result = parse_or_fault(item.data, item.source, digest)
+            ing.accept(item.source, item.data, digest, result)
 
     for item in items:
         if isinstance(item, sources.Reject):
             in_flight.append((item, None, None))
+        elif in_threads:
+            future = pool.submit(_hash_and_parse, item.data, item.source, ing.by_hash)
+            in_flight.append((item, None, future))
         else:
             digest = cache.sha256_of(item.data)
             if ing.is_stored(digest):
                 continue
-            future = pool.submit(parse_or_fault, item.data, item.source)
+            future = pool.submit(parse_or_fault, item.data, item.source, digest)
             in_flight.append((item, digest, future))
         while len(in_flight) > ahead:
             settle_oldest()
@@ -492,7 +556,7 @@ def _ingest_chunk(
                 continue
             digest = cache.put(cache_dir, item.data)
             cache.remember(cache_dir, wanted.key, digest)
-            ing.add(item.source, item.data)
+            ing.add(item.source, item.data, digest)
 
 
 def fetch(
@@ -502,10 +566,16 @@ def fetch(
     from_path=None,
     progress: bool = True,
     batch_size: int = BATCH_SIZE,
+    keep_xml: bool = False,
+    threads: int = DEFAULT_THREADS,
     parse_workers: int = 0,
     **dailymed_options,
 ) -> FetchSummary:
-    """`adme fetch`: ingest `from_path` when given, else ask DailyMed (see fetch_from_dailymed)."""
+    """`adme fetch`: ingest `from_path` when given, else ask DailyMed (see fetch_from_dailymed).
+
+    `keep_xml`, `threads` and `parse_workers` apply to `from_path` only: DailyMed labels are
+    always cached, and parsed on this thread while the downloads run on `workers` threads.
+    """
     if from_path is not None:
         flags = {"drug": "--drug", "setids": "--setid", "since": "--since"}
         flags["all_versions"] = "--all-versions"
@@ -519,6 +589,8 @@ def fetch(
             cache_dir,
             progress,
             batch_size=batch_size,
+            keep_xml=keep_xml,
+            threads=threads,
             parse_workers=parse_workers,
         )
     return fetch_from_dailymed(

@@ -97,13 +97,64 @@ def test_folder_of_xml_then_rerun_changes_nothing(tmp_path):
     )
 
 
-def test_every_stored_document_is_in_the_cache(sample_db_template):
-    with duckdb.connect(str(sample_db_template), read_only=True) as con:
-        hashes = [h for (h,) in con.execute("SELECT sha256 FROM documents").fetchall()]
+def test_from_disk_leaves_the_cache_empty_by_default(sample_db_template):
+    # The input is already on disk: copying it would double a release for nothing.
     root = sample_db_template.parent / "cache"
-    assert len(hashes) == len(sample_files())
+    assert not root.exists() or not any(root.rglob("*.xml"))
+    with duckdb.connect(str(sample_db_template), read_only=True) as con:
+        rows = con.execute("SELECT source, sha256 FROM documents").fetchall()
+    assert len(rows) == len(sample_files())
+    for source, digest in rows:  # still the digest of the raw XML
+        assert cache.sha256_of(Path(source).read_bytes()) == digest
+
+
+def test_keep_xml_puts_every_stored_document_in_the_cache(tmp_path):
+    root = tmp_path / "cache"
+    fetched = fetch_from_path(
+        tmp_path / "k.duckdb", ROOT / "data" / "spl", root, False, keep_xml=True
+    )
+    with duckdb.connect(str(tmp_path / "k.duckdb"), read_only=True) as con:
+        hashes = [h for (h,) in con.execute("SELECT sha256 FROM documents").fetchall()]
+    assert len(hashes) == fetched.fetched == len(sample_files())
     for digest in hashes:
         assert cache.sha256_of(cache.get(root, digest)) == digest
+    assert len(list(root.rglob("*.xml"))) == len(hashes)
+
+
+def test_keep_xml_flag_on_the_command_line(tmp_path):
+    db, root, one = tmp_path / "adme.duckdb", tmp_path / "cache", sample_files(1)[0]
+    assert cli("--from", str(one), "--db", str(db), "--cache", str(root)).exit_code == 0
+    assert not any(root.rglob("*.xml"))
+    kept = cli(
+        "--from", str(one), "--db", str(tmp_path / "b.duckdb"), "--cache", str(root), "--keep-xml"
+    )
+    assert kept.exit_code == 0, kept.output
+    assert [p.name for p in root.rglob("*.xml")] == [f"{cache.sha256_of(one.read_bytes())}.xml"]
+
+
+def test_parse_threads_store_the_same_rows_as_one_thread(tmp_path, sample_db_template):
+    # The template was ingested on the default parse threads; one thread must store the same.
+    serial = fetch_from_path(
+        tmp_path / "s.duckdb", ROOT / "data" / "spl", tmp_path / "c", False, threads=1
+    )
+    threaded = fetch_from_path(
+        tmp_path / "t.duckdb", ROOT / "data" / "spl", tmp_path / "c", False, threads=4
+    )
+    assert (
+        tables(tmp_path / "s.duckdb") == tables(tmp_path / "t.duckdb") == tables(sample_db_template)
+    )
+    assert serial == threaded  # same counts, same document_ids in the same (input) order
+
+
+def test_parse_threads_skip_the_same_bytes_twice_in_one_input(tmp_path):
+    xmls = [f.read_bytes() for f in sample_files(3)]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, xml in enumerate([xmls[0], xmls[1], xmls[0], xmls[2], xmls[1]]):
+        (folder / f"{i}.xml").write_bytes(xml)
+    summary = fetch_from_path(tmp_path / "a.duckdb", folder, tmp_path / "c", False, threads=3)
+    assert (summary.fetched, summary.skipped, summary.rejected) == (3, 2, 0)
+    assert summary.document_ids == [parse_spl(x, "x").document_id for x in xmls]
 
 
 def test_sample_db_fixture_is_a_private_copy(sample_db, sample_db_template):
