@@ -442,15 +442,10 @@ def write_predictions(
     )
     con.register("incoming_predictions", table)
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with store.transaction(con):
             if relabel:
                 con.execute(store.sql_text("queries/delete_predictions"))
             con.execute(store.sql_text("queries/insert_predictions"))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.unregister("incoming_predictions")
     return Counter(p.label for _, p in rows)

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def class_counts(labels: Sequence[int], num_classes: int) -> list[int]:
+    """Number of samples of each class index: the counts the margins and weights below take."""
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).tolist()
 
 
 def _counts(class_counts: Sequence[int] | torch.Tensor) -> torch.Tensor:

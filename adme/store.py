@@ -7,7 +7,8 @@ locking, schema and transactions are handled in one place.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -51,6 +52,22 @@ def connect(db_path: str | Path = DEFAULT_DB, read_only: bool = False) -> duckdb
     if not read_only:
         con.execute(sql_text("schema"))
     return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`with transaction(con):` BEGIN, then COMMIT, or ROLLBACK on any exception (re-raised).
+
+    BaseException included, so Ctrl-C or a failed COMMIT leaves no half-written rows; the one
+    place the BEGIN / COMMIT / ROLLBACK sequence is spelled out.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def text_hash(text: str) -> str:
@@ -135,37 +152,33 @@ def write_documents(con: duckdb.DuckDBPyConnection, documents: Sequence[Document
     unique = list({d.document_id: d for d in documents}.values())
     doc_table = _document_table(unique)
     par_table = _paragraph_table(unique)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.register("incoming_documents", doc_table)
-        con.register("incoming_paragraphs", par_table)
-        new_ids = [
-            r[0]
-            for r in con.execute(
-                """
-                SELECT i.document_id FROM incoming_documents i
-                WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.document_id = i.document_id)
-                  AND NOT EXISTS (SELECT 1 FROM documents d
-                                  WHERE d.set_id = i.set_id AND d.version = i.version)
-                """
-            ).fetchall()
-        ]
-        added = 0
-        if new_ids:
-            con.register("new_ids", pa.table({"document_id": new_ids}))
-            con.execute(
-                "INSERT INTO documents BY NAME SELECT * FROM incoming_documents "
-                "WHERE document_id IN (SELECT document_id FROM new_ids)"
-            )
-            added = con.execute(
-                "INSERT INTO paragraphs BY NAME SELECT * FROM incoming_paragraphs "
-                "WHERE document_id IN (SELECT document_id FROM new_ids)"
-            ).fetchone()[0]
-            con.unregister("new_ids")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.register("incoming_documents", doc_table)
+            con.register("incoming_paragraphs", par_table)
+            new_ids = [
+                r[0]
+                for r in con.execute(
+                    """
+                    SELECT i.document_id FROM incoming_documents i
+                    WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.document_id = i.document_id)
+                      AND NOT EXISTS (SELECT 1 FROM documents d
+                                      WHERE d.set_id = i.set_id AND d.version = i.version)
+                    """
+                ).fetchall()
+            ]
+            added = 0
+            if new_ids:
+                con.register("new_ids", pa.table({"document_id": new_ids}))
+                con.execute(
+                    "INSERT INTO documents BY NAME SELECT * FROM incoming_documents "
+                    "WHERE document_id IN (SELECT document_id FROM new_ids)"
+                )
+                added = con.execute(
+                    "INSERT INTO paragraphs BY NAME SELECT * FROM incoming_paragraphs "
+                    "WHERE document_id IN (SELECT document_id FROM new_ids)"
+                ).fetchone()[0]
+                con.unregister("new_ids")
     finally:
         con.unregister("incoming_documents")
         con.unregister("incoming_paragraphs")
@@ -209,26 +222,22 @@ def write_split(
     `rows` holds paragraph_id, part, label. An existing name is an AdmeError unless `replace`,
     in which case the old rows go in the same transaction, so a failure leaves the old split.
     """
-    con.execute("BEGIN TRANSACTION")
     try:
-        exists = con.execute("SELECT 1 FROM splits WHERE split_name = ?", [name]).fetchone()
-        if exists and not replace:
-            raise AdmeError(f"split {name!r} already exists (use --replace to rebuild it)")
-        con.execute("DELETE FROM split_rows WHERE split_name = ?", [name])
-        con.execute("DELETE FROM splits WHERE split_name = ?", [name])
-        con.execute(
-            "INSERT INTO splits (split_name, params, classes, folded) VALUES (?, ?, ?, ?)",
-            [name, params_json, list(classes), folded],
-        )
-        con.register("incoming_split_rows", rows)
-        con.execute(
-            "INSERT INTO split_rows (split_name, paragraph_id, part, label) "
-            "SELECT ?, paragraph_id, part, label FROM incoming_split_rows",
-            [name],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            exists = con.execute("SELECT 1 FROM splits WHERE split_name = ?", [name]).fetchone()
+            if exists and not replace:
+                raise AdmeError(f"split {name!r} already exists (use --replace to rebuild it)")
+            con.execute("DELETE FROM split_rows WHERE split_name = ?", [name])
+            con.execute("DELETE FROM splits WHERE split_name = ?", [name])
+            con.execute(
+                "INSERT INTO splits (split_name, params, classes, folded) VALUES (?, ?, ?, ?)",
+                [name, params_json, list(classes), folded],
+            )
+            con.register("incoming_split_rows", rows)
+            con.execute(
+                "INSERT INTO split_rows (split_name, paragraph_id, part, label) "
+                "SELECT ?, paragraph_id, part, label FROM incoming_split_rows",
+                [name],
+            )
     finally:
         con.unregister("incoming_split_rows")

@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from adme.runs import TrainSummary
 from adme.split import make_split
-from adme.train import TrainSummary, train
+from adme.train import train
 
 SPLITS = {
     "results-natural": {"method": "natural"},

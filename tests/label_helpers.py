@@ -1,4 +1,5 @@
-"""Real parts for the `adme label` tests: tiny classifier folders, table counts, a lock holder."""
+"""Real parts for the `adme label` and `adme serve` tests: tiny classifier folders, table counts,
+a lock holder."""
 
 from __future__ import annotations
 

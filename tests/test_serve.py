@@ -8,7 +8,6 @@ import time
 import pytest
 import requests
 import uvicorn
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from typer.testing import CliRunner
 
 from adme import store
@@ -18,6 +17,7 @@ from adme.label import load_classifier, predict_texts
 from adme.model_id import model_id
 from adme.serve import create_app
 from tests import reporting_db
+from tests.label_helpers import build_classifier
 
 CLASSES = reporting_db.CLASSES
 TABLES = ("documents", "paragraphs", "predictions")
@@ -26,16 +26,7 @@ TABLES = ("documents", "paragraphs", "predictions")
 @pytest.fixture(scope="module")
 def classifier_dir(tiny_model_dir, tmp_path_factory):
     """The tiny BERT with a five-class head, saved and reloadable with from_pretrained."""
-    folder = tmp_path_factory.mktemp("tiny-classifier")
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_model_dir,
-        num_labels=len(CLASSES),
-        id2label=dict(enumerate(CLASSES)),
-        label2id={c: i for i, c in enumerate(CLASSES)},
-    )
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    return folder
+    return build_classifier(tiny_model_dir, tmp_path_factory.mktemp("tiny-classifier"), CLASSES)
 
 
 @pytest.fixture(scope="module")

@@ -18,17 +18,16 @@ from adme import ddp
 from adme.batches import encode_texts, length_sorted_batches, pad_batch, predict_proba
 from adme.cli import app
 from adme.errors import AdmeError
-from adme.losses import effective_number_weights
+from adme.losses import class_counts, effective_number_weights
+from adme.runs import score
 from adme.split import make_split
 from adme.train import (
     TrainConfig,
     build_stages,
-    class_counts,
     fit,
     load_encoder,
     load_split,
     make_loader,
-    score,
     set_trainable,
     stage1_trainable,
     train,

@@ -1,0 +1,238 @@
+"""A finished run's scores, model card, metrics.json and database rows.
+
+What `adme train` leaves behind once a seed has trained: per-part scores, the model folder's
+README.md and metrics.json, the runs / metrics / confusion rows, and the mean ± standard error
+over seeds. Nothing here touches a model's weights beyond saving them, so adme/train.py holds
+only the training itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from adme import store
+from adme.losses import class_counts
+from adme.split import PARTS
+
+if TYPE_CHECKING:
+    from adme.train import SplitData
+
+
+# ----------------------------------------------------------------------------- scores
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Scores of one part: per-class and micro/macro (precision, recall, f1, support)."""
+
+    rows: dict[str, tuple[float, float, float, int]]
+    confusion: list[list[int]]
+
+    def f1(self, name: str) -> float:
+        """F1 of a class, or of 'micro' / 'macro'."""
+        return self.rows[name][2]
+
+
+def score(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> Scores:
+    """Per-class, micro and macro precision/recall/F1 and the confusion matrix (scikit-learn)."""
+    labels = list(range(len(classes)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    rows = {c: (float(p[i]), float(r[i]), float(f[i]), int(s[i])) for i, c in enumerate(classes)}
+    for average in ("micro", "macro"):
+        ap, ar, af, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=average, zero_division=0
+        )
+        rows[average] = (float(ap), float(ar), float(af), len(y_true))
+    matrix = confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    return Scores(rows, matrix)
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+@dataclass
+class RunResult:
+    """One finished run (one seed): its id, folder, chosen hyperparameters and scores."""
+
+    run_id: str
+    seed: int
+    output: Path
+    params: dict
+    scores: dict[str, Scores]
+    started: dt.datetime
+    finished: dt.datetime | None = None
+
+
+def model_card(run: RunResult, split: SplitData, model_name: str, counts: Sequence[int]) -> str:
+    """The README.md of a trained model folder: data, split, method, hyperparameters, scores."""
+    lines = [
+        f"# adme ADME classifier `{run.run_id}`",
+        "",
+        "Classifies a pharmacokinetics paragraph of an FDA drug label (its text only, never its "
+        f"heading) into: {', '.join(split.classes)}.",
+        "",
+        "## Data",
+        f"- split `{split.name}`: " + ", ".join(f"{p} {len(split.parts[p].labels)}" for p in PARTS),
+        "- training rows per class: "
+        + ", ".join(f"{c} {n}" for c, n in zip(split.classes, counts, strict=True)),
+        "",
+        "## Method and hyperparameters",
+        f"- base model `{model_name}`, method `{run.params['method']}`, seed {run.seed}",
+        "```json",
+        json.dumps(run.params, indent=2, sort_keys=True),
+        "```",
+    ]
+    for part, scores in run.scores.items():
+        lines += [
+            "",
+            f"## Scores: {part} part",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c} | {p:.4f} | {r:.4f} | {f:.4f} | {s} |"
+            for c, (p, r, f, s) in scores.rows.items()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def metrics_json(run: RunResult, split: SplitData, model_name: str) -> dict:
+    """Everything a run measured, as written to metrics.json."""
+    return {
+        "run_id": run.run_id,
+        "split": split.name,
+        "model": model_name,
+        "seed": run.seed,
+        "classes": list(split.classes),
+        "params": run.params,
+        **{
+            part: {
+                "classes": {
+                    c: dict(zip(("precision", "recall", "f1", "support"), v, strict=True))
+                    for c, v in scores.rows.items()
+                },
+                "confusion": scores.confusion,
+            }
+            for part, scores in run.scores.items()
+        },
+    }
+
+
+def record_run(db_path: str | Path, run: RunResult, split: SplitData, model_name: str) -> None:
+    """Write the runs, metrics and confusion rows of a finished run in one transaction."""
+    run_row = pa.Table.from_pylist(
+        [
+            {
+                "run_id": run.run_id,
+                "split": split.name,
+                "method": run.params["method"],
+                "model": model_name,
+                "params": json.dumps(run.params, sort_keys=True),
+                "seed": run.seed,
+                "started": run.started,
+                "finished": run.finished,
+                "output": str(run.output),
+            }
+        ]
+    )
+    metric_rows = [
+        {
+            "run_id": run.run_id,
+            "part": part,
+            "class": name,
+            "precision": p,
+            "recall": r,
+            "f1": f,
+            "support": s,
+        }
+        for part, scores in run.scores.items()
+        for name, (p, r, f, s) in scores.rows.items()
+    ]
+    confusion_rows = [
+        {
+            "run_id": run.run_id,
+            "part": part,
+            "true_label": split.classes[i],
+            "pred_label": split.classes[j],
+            "n": n,
+        }
+        for part, scores in run.scores.items()
+        for i, row in enumerate(scores.confusion)
+        for j, n in enumerate(row)
+    ]
+    con = store.connect(db_path)
+    try:
+        con.register("new_run", run_row)
+        con.register("new_metrics", pa.Table.from_pylist(metric_rows))
+        con.register("new_confusion", pa.Table.from_pylist(confusion_rows))
+        with store.transaction(con):
+            con.execute(store.sql_text("queries/record_run"))
+    finally:
+        con.close()
+
+
+def save_run(run: RunResult, split: SplitData, model_name: str, trained, tokenizer) -> None:
+    """Write the model folder: weights (safetensors) and tokenizer, metrics.json, README.md."""
+    run.output.mkdir(parents=True, exist_ok=True)
+    if tokenizer is None:
+        import joblib
+
+        joblib.dump(trained, run.output / "tfidf_logreg.joblib")
+    else:
+        trained.save_pretrained(run.output)
+        tokenizer.save_pretrained(run.output)
+    counts = class_counts(split.parts["train"].labels, len(split.classes))
+    payload = json.dumps(metrics_json(run, split, model_name), indent=2)
+    (run.output / "metrics.json").write_text(payload + "\n")
+    (run.output / "README.md").write_text(model_card(run, split, model_name, counts))
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and standard error of the mean (None for a single value)."""
+    if len(values) < 2:
+        return float(values[0]), None
+    return float(np.mean(values)), float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+@dataclass
+class TrainSummary:
+    """All seeds of one `adme train`, with mean ± standard error of the test scores."""
+
+    split: str
+    method: str
+    model: str
+    classes: tuple[str, ...]
+    runs: list[RunResult]
+
+    def test_f1(self) -> dict[str, tuple[float, float | None]]:
+        """Mean ± SE over seeds of micro-F1, macro-F1 and each class's F1 on the test part."""
+        names = ("micro", "macro", *self.classes)
+        return {n: mean_se([r.scores["test"].f1(n) for r in self.runs]) for n in names}
+
+    def render(self) -> str:
+        """Human-readable lines for the CLI."""
+        lines = [f"split {self.split}, method {self.method}, model {self.model}"]
+        for run in self.runs:
+            test = run.scores["test"]
+            lines.append(
+                f"  {run.run_id}: test micro-F1 {test.f1('micro'):.4f} "
+                f"macro-F1 {test.f1('macro'):.4f} -> {run.output}"
+            )
+        lines.append(f"test F1, mean ± SE over {len(self.runs)} seed(s):")
+        for name, (mean, se) in self.test_f1().items():
+            lines.append(f"  {name:<14} {mean:.4f}" + (f" ± {se:.4f}" if se is not None else ""))
+        return "\n".join(lines)
