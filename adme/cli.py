@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
 
 import typer
 
 from adme import __version__
 from adme.errors import AdmeError
+
+# adme draws its own progress bars; transformers' per-load and per-save bars would interleave.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(
     help="FDA drug labels -> pharmacokinetics paragraphs in DuckDB -> ADME classifier.",
@@ -477,7 +481,7 @@ def report(
     elif isinstance(result, str):
         typer.echo(result)
     else:
-        Console().print(result)
+        Console(width=None if sys.stdout.isatty() else 200).print(result)
 
 
 # --- plot ---

@@ -28,6 +28,7 @@ from adme import store
 from adme.errors import AdmeError
 
 FORMATS = ("table", "csv", "json", "parquet")
+TERMINAL_TEXT_WIDTH = 40  # characters of a text cell shown in the terminal table
 NOT_REPORTS = frozenset({"schema"})
 REPORT_MARKER = "-- kind: report"
 REQUIRED = object()  # default of a parameter the user must give
@@ -196,10 +197,14 @@ def _cell(value: Any) -> str:
 
 
 def rich_table(name: str, columns: Sequence[str], rows: Sequence[tuple]) -> Table:
-    """A rich table for the terminal, titled with the report name and row count."""
+    """A rich table for the terminal, titled with the report name and row count.
+
+    Long text (SPL titles hold whole highlight statements) is cut with an ellipsis so rows stay
+    one line each; csv, json and parquet keep every character.
+    """
     table = Table(title=f"{name} ({len(rows)} rows)")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=TERMINAL_TEXT_WIDTH)
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     return table
