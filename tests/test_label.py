@@ -191,7 +191,11 @@ def test_relabel_rewrites_this_models_rows(classifier_dir, db_with_paragraphs):
     summary = label(db_with_paragraphs, classifier_dir, relabel=True, workers=0, progress=False)
     second = predictions(db_with_paragraphs)
     assert summary.paragraphs == len(first) == len(second)
-    assert [r[:5] for r in second] == pytest.approx([r[:5] for r in first])
+    assert [r[:3] for r in second] == [r[:3] for r in first]
+    for new, old in zip(second, first, strict=True):
+        # the same weights on the same texts; batch padding may move the last float bits
+        assert new[3] == pytest.approx(old[3], abs=1e-5)
+        assert new[4] == pytest.approx(old[4], abs=1e-5)
     assert all(new[5] > old[5] for new, old in zip(second, first, strict=True))
 
 
