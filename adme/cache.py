@@ -35,6 +35,7 @@ def path_for(root: Path, sha256: str) -> Path:
 
 
 def _atomic_write(target: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `target`, then move it into place."""
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
     except FileNotFoundError:  # first file of its folder: create the folder once, not per write
@@ -50,10 +51,18 @@ def _atomic_write(target: Path, data: bytes) -> None:
 
 
 def put(root: Path, data: bytes, sha256: str | None = None) -> str:
-    """Store raw XML under its sha256 (once) and return the digest."""
+    """Store raw XML under its sha256 (once) and return the digest.
+
+    A file already there is kept only when its size is right: one cut short on disk (a crash
+    before the data reached it, a full disk) is written again, or `get` would refuse it forever.
+    """
     digest = sha256 or sha256_of(data)
     target = path_for(root, digest)
-    if not target.exists():
+    try:
+        present = target.stat().st_size == len(data)
+    except FileNotFoundError:
+        present = False
+    if not present:
         try:
             _atomic_write(target, data)
         except OSError as exc:
@@ -73,6 +82,7 @@ def get(root: Path, sha256: str) -> bytes | None:
 
 
 def _key_path(root: Path, key: str) -> Path:
+    """Where a key file lives; a key that could leave `ROOT/keys/` is an AdmeError."""
     if not _KEY.match(key):
         raise AdmeError(f"not a valid cache key: {key!r}")
     return Path(root) / "keys" / key
@@ -81,7 +91,10 @@ def _key_path(root: Path, key: str) -> Path:
 def remember(root: Path, key: str, sha256: str) -> None:
     """Record that `key` (e.g. `<setid>_v<version>`) resolved to the XML with this sha256."""
     path_for(root, sha256)  # validates the digest
-    _atomic_write(_key_path(root, key), sha256.encode())
+    try:
+        _atomic_write(_key_path(root, key), sha256.encode())
+    except OSError as exc:
+        raise AdmeError(f"{root}: cannot write to cache: {exc.strerror or exc}") from exc
 
 
 def recall(root: Path, key: str) -> bytes | None:

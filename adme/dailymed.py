@@ -8,12 +8,13 @@ caller gets one AdmeError line, never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -73,18 +74,23 @@ def getfile_url(base_url: str) -> str:
 
 
 def retry_after_seconds(header: str | None, cap: float) -> float | None:
-    """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), capped."""
+    """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), capped.
+
+    None when the header is missing or unreadable (the caller then backs off on its own).
+    """
     if not header:
         return None
     header = header.strip()
-    if header.isdigit():
+    if header.isascii() and header.isdigit():  # str.isdigit() also accepts "²", which int() refuses
         return min(float(header), cap)
     try:
         when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     if when is None:
         return None
+    if when.tzinfo is None:  # "-0000" gives a naive datetime; HTTP dates are always UTC
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, min(when.timestamp() - time.time(), cap))
 
 
@@ -147,6 +153,7 @@ class DailyMedClient:
         self.close()
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
+        """Seconds to wait before try `attempt + 1`: what Retry-After asks, else backoff x 2^n."""
         asked = retry_after_seconds(
             response.headers.get("Retry-After") if response is not None else None,
             self.max_retry_after,
@@ -165,8 +172,12 @@ class DailyMedClient:
                 last_fault = f"no answer within {self.timeout[1]:g} s (read timeout)"
             except requests.exceptions.ConnectionError as exc:
                 last_fault = f"cannot connect ({type(exc).__name__})"
+            except requests.exceptions.ChunkedEncodingError:
+                # The connection broke while the body was coming: as transient as a timeout.
+                last_fault = "connection broken while reading the answer"
             except requests.exceptions.RequestException as exc:
-                raise AdmeError(f"GET {url}: {exc}") from exc
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                raise AdmeError(f"GET {url}: {reason}") from exc
             else:
                 if response.status_code < 400:
                     return response
@@ -179,6 +190,7 @@ class DailyMedClient:
         raise AdmeError(f"GET {shown}: {last_fault}, gave up after {self.max_retries + 1} tries")
 
     def _json(self, url: str, params: dict | None = None) -> dict:
+        """GET a JSON object; an answer that is not one is a one-line AdmeError."""
         response = self.get(url, params)
         try:
             payload = response.json()
@@ -189,16 +201,20 @@ class DailyMedClient:
         return payload
 
     def _pages(self, url: str, params: dict) -> Iterator[dict]:
-        """Yield every page's JSON from page 1 until the service says there is no next page."""
+        """Yield every page's JSON from page 1 until the service says there is no next page.
+
+        Always moves forward from the page it asked for, and stops at an empty page, so a
+        service that ignores `page` or never says "null" cannot keep it asking forever.
+        """
         page = 1
         while True:
             payload = self._json(url, {**params, "page": page, "pagesize": self.page_size})
             yield payload
-            meta = payload.get("metadata") or {}
-            current = as_int(meta.get("current_page")) or page
+            meta = payload.get("metadata")
+            meta = meta if isinstance(meta, dict) else {}
             total_pages = as_int(meta.get("total_pages"))
             following = as_int(meta.get("next_page"))
-            if following is None or following <= current:
+            if following is None or following <= page or not payload.get("data"):
                 return
             if total_pages is not None and following > total_pages:
                 return
@@ -242,7 +258,7 @@ class DailyMedClient:
 
     def history(self, setid: str) -> list[Listed]:
         """Every version of a set id, from `spls/{SETID}/history.json`, newest first."""
-        url = urljoin(self.base_url, f"spls/{setid}/history.json")
+        url = self.history_url(setid)
         versions: dict[int, Listed] = {}
         for payload in self._pages(url, {}):
             data = payload.get("data")
@@ -253,17 +269,37 @@ class DailyMedClient:
                     versions[version] = Listed(setid, version, None, row.get("published_date"))
         return [versions[v] for v in sorted(versions, reverse=True)]
 
+    def history_url(self, setid: str) -> str:
+        """Address of `spls/{SETID}/history.json`."""
+        return urljoin(self.base_url, f"spls/{_path_part(setid)}/history.json")
+
+    def spl_xml_url(self, setid: str) -> str:
+        """Address of `spls/{SETID}.xml`, the newest version's SPL XML."""
+        return urljoin(self.base_url, f"spls/{_path_part(setid)}.xml")
+
+    def version_zip_url(self, setid: str, version: int) -> str:
+        """Address of the `getFile.cfm` ZIP of one version of a set id."""
+        query = urlencode({"type": "zip", "setid": setid, "version": str(version)})
+        return f"{self.getfile}?{query}"
+
     def spl_xml(self, setid: str) -> bytes:
         """The newest version's SPL XML, from `spls/{SETID}.xml`."""
-        return self.get(urljoin(self.base_url, f"spls/{setid}.xml")).content
+        return self.get(self.spl_xml_url(setid)).content
 
     def version_zip(self, setid: str, version: int) -> bytes:
         """The ZIP DailyMed serves for one (older) version of a set id, from `getFile.cfm`."""
-        params = {"type": "zip", "setid": setid, "version": str(version)}
-        return self.get(self.getfile, params).content
+        return self.get(self.version_zip_url(setid, version)).content
+
+
+def _path_part(setid: str) -> str:
+    """A set id as one URL path segment: "/", "?", "#" or ".." cannot change the address."""
+    if not setid or setid in (".", ".."):
+        raise AdmeError(f"not a set id: {setid!r}")
+    return quote(setid, safe="")
 
 
 def _listed(row: object) -> Listed | None:
+    """A listing row as a Listed, or None when it lacks a set id or a version number."""
     if not isinstance(row, dict) or not row.get("setid"):
         return None
     version = as_int(row.get("spl_version"))

@@ -2,7 +2,17 @@
 
 
 class AdmeError(Exception):
-    """A failure the user can act on; the CLI prints it as one line and exits 1."""
+    """A failure the user can act on; the CLI prints it as one line and exits 1.
+
+    The message is kept to one line whatever it quotes (a library's multi-line exception, a
+    server's answer): every run of whitespace that holds a line break becomes one space.
+    """
+
+    def __init__(self, message: object = "") -> None:
+        text = str(message)
+        if "\n" in text or "\r" in text:
+            text = " ".join(text.split())
+        super().__init__(text)
 
 
 class SplError(AdmeError):
@@ -10,5 +20,5 @@ class SplError(AdmeError):
 
     def __init__(self, source: str, fault: str):
         self.source = source
-        self.fault = fault
-        super().__init__(f"{source}: {fault}")
+        self.fault = " ".join(fault.split()) if "\n" in fault or "\r" in fault else fault
+        super().__init__(f"{source}: {self.fault}")

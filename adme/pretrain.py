@@ -318,6 +318,7 @@ def train_masked_lm(
 
 
 def _progress(enabled: bool):
+    """A rich progress bar for the training steps (disabled: draws nothing)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     return Progress(
@@ -343,10 +344,17 @@ def model_card(summary: PretrainSummary, params: dict) -> str:
     )
 
 
-def prepare_output(output: Path) -> Path:
-    """Refuse to overwrite a folder that is not a model; return the temporary folder to fill."""
-    if output.exists() and any(output.iterdir()) and not (output / "config.json").is_file():
+def check_output(output: Path) -> None:
+    """Refuse an --output that is a file, or a folder holding something other than a model."""
+    if output.exists() and not output.is_dir():
+        raise AdmeError(f"{output}: is a file, not a model folder; choose another --output")
+    if output.is_dir() and any(output.iterdir()) and not (output / "config.json").is_file():
         raise AdmeError(f"{output}: exists and is not a model folder; choose another --output")
+
+
+def prepare_output(output: Path) -> Path:
+    """Refuse to overwrite what is not a model (`check_output`); return the folder to fill."""
+    check_output(output)
     staging = output.with_name(output.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
@@ -386,6 +394,7 @@ def pretrain(
     params = {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}
     _check_numbers(epochs, max_steps, batch_size, lr, mlm_probability, max_length)
     output = Path(output)
+    check_output(output)  # before any work: a wrong --output should not cost a training run
     run_device = devices.resolve_device(device)
     started = time.perf_counter()
     torch.manual_seed(seed)
@@ -427,13 +436,28 @@ def pretrain(
     masked_lm.to("cpu").save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     (staging / "README.md").write_text(model_card(summary, params))
-    if output.exists():
-        shutil.rmtree(output)
-    staging.rename(output)
+    swap_in(staging, output)
     return summary
 
 
+def swap_in(staging: Path, output: Path) -> None:
+    """Move the finished `staging` folder to `output`, replacing the model there.
+
+    The old model is renamed aside before the new one is renamed in and deleted only after,
+    so no moment exists where a kill leaves neither (at worst it waits in `<output>.old`).
+    """
+    old = output.with_name(output.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if output.exists():
+        output.rename(old)
+    staging.rename(output)
+    if old.exists():
+        shutil.rmtree(old)
+
+
 def _check_numbers(epochs, max_steps, batch_size, lr, mlm_probability, max_length) -> None:
+    """Reject out-of-range training numbers with a one-line AdmeError before any work."""
     if epochs < 1 or batch_size < 1 or max_length < 8:
         raise AdmeError("epochs and batch size must be at least 1, max length at least 8")
     if max_steps is not None and max_steps < 1:

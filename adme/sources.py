@@ -9,8 +9,12 @@ are still rejected, one line each, so the user learns the archive is suspicious.
 from __future__ import annotations
 
 import io
+import lzma
 import re
+import stat
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -27,6 +31,20 @@ RATIO_FLOOR_BYTES = 1024 * 1024
 MAX_ZIP_DEPTH = 2
 _READ_CHUNK = 1024 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
+# What zipfile raises on a damaged or odd archive, besides BadZipFile: truncated reads,
+# encrypted or unsupported members (RuntimeError, NotImplementedError), corrupt deflate, bzip2
+# or LZMA streams, garbled header fields. One bad archive or member must never stop the others.
+_ZIP_FAULTS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +67,12 @@ Item = RawSpl | Reject
 
 
 def _is_xml_name(name: str) -> bool:
+    """True for a file or member name ending in .xml (any case)."""
     return name.lower().endswith(".xml")
 
 
 def _is_zip_name(name: str) -> bool:
+    """True for a file or member name ending in .zip (any case)."""
     return name.lower().endswith(".zip")
 
 
@@ -67,6 +87,17 @@ def unsafe_member_name(name: str) -> str | None:
     if ".." in PurePosixPath(name.replace("\\", "/")).parts:
         return "unsafe member name (parent directory '..')"
     return None
+
+
+def _symlink_fault(info: zipfile.ZipInfo) -> str | None:
+    """A member stored as a Unix symbolic link holds a path, not a label: say so."""
+    if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
+        return "unsafe member (symbolic link)"
+    return None
+
+
+class _TooBig(Exception):
+    """A member inflated past MAX_MEMBER_BYTES while it was read."""
 
 
 def _bomb_fault(info: zipfile.ZipInfo) -> str | None:
@@ -88,7 +119,7 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         while chunk := stream.read(_READ_CHUNK):
             total += len(chunk)
             if total > MAX_MEMBER_BYTES:
-                raise ValueError(f"ZIP bomb: more than {MAX_MEMBER_BYTES} bytes uncompressed")
+                raise _TooBig(f"ZIP bomb: more than {MAX_MEMBER_BYTES} bytes uncompressed")
             chunks.append(chunk)
     return b"".join(chunks)
 
@@ -103,17 +134,17 @@ def iter_zip(archive: zipfile.ZipFile, name: str, depth: int = 1) -> Iterator[It
         source = f"{name}!{info.filename}"
         if not (_is_xml_name(info.filename) or _is_zip_name(info.filename)):
             continue  # images and other attachments of a label
-        fault = unsafe_member_name(info.filename) or _bomb_fault(info)
+        fault = unsafe_member_name(info.filename) or _symlink_fault(info) or _bomb_fault(info)
         if fault:
             yield Reject(source, fault)
             continue
         try:
             data = _read_capped(archive, info)
-        except ValueError as exc:
+        except _TooBig as exc:
             yield Reject(source, str(exc))
             continue
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-            yield Reject(source, f"unreadable ZIP member: {exc}")
+        except _ZIP_FAULTS as exc:
+            yield Reject(source, f"unreadable ZIP member: {_one_line(exc)}")
             continue
         if _is_xml_name(info.filename):
             yield RawSpl(source, data)
@@ -127,24 +158,31 @@ def iter_zip_bytes(data: bytes, name: str, depth: int = 1) -> Iterator[Item]:
     """Yield the SPL XML inside a ZIP held in memory (an inner ZIP or a version download)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        yield Reject(name, f"not a valid ZIP file: {exc}")
+    except _ZIP_FAULTS as exc:
+        yield Reject(name, f"not a valid ZIP file: {_one_line(exc)}")
         return
     with archive:
         yield from iter_zip(archive, name, depth)
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line of text (its type when it has no message)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _iter_zip_file(path: Path) -> Iterator[Item]:
+    """Yield the SPL XML inside a ZIP file on disk, member by member."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        yield Reject(str(path), f"not a valid ZIP file: {exc}")
+    except _ZIP_FAULTS as exc:
+        yield Reject(str(path), f"not a valid ZIP file: {_one_line(exc)}")
         return
     with archive:
         yield from iter_zip(archive, str(path))
 
 
 def _iter_file(path: Path) -> Iterator[Item]:
+    """Yield the SPL XML of one file: itself, or the members of a ZIP (by name or content)."""
     if _is_zip_name(path.name):
         yield from _iter_zip_file(path)
         return
@@ -160,6 +198,7 @@ def _iter_file(path: Path) -> Iterator[Item]:
 
 
 def _folder_files(folder: Path) -> list[Path]:
+    """Every .xml and .zip file under `folder`, recursively, in a fixed (sorted) order."""
     return sorted(
         p
         for p in folder.rglob("*")
@@ -212,6 +251,6 @@ def estimate_count(files: list[Path]) -> int | None:
                     for i in archive.infolist()
                     if _is_xml_name(i.filename) or _is_zip_name(i.filename)
                 )
-        except (zipfile.BadZipFile, OSError):
+        except _ZIP_FAULTS:
             count += 1
     return count or None

@@ -317,6 +317,8 @@ def make_split(
         "allow_duplicates": allow_duplicates,
         "conflicts": "majority label, ties dropped",
     }
+    if not Path(db_path).is_file():  # connect() would create an empty file at a mistyped path
+        raise AdmeError(f"{db_path}: database does not exist (run `adme fetch` first)")
     con = store.connect(db_path)
     try:
         rows = con.execute(store.sql_text("queries/split_source")).fetchall()

@@ -26,12 +26,16 @@ GETFILE = "/dailymed/getFile.cfm"
 
 @dataclass(frozen=True)
 class Fault:
-    """A scripted answer: status, headers and body, after waiting `delay` seconds."""
+    """A scripted answer: status, headers and body, after waiting `delay` seconds.
+
+    With `cut`, the connection is closed half way through the announced body.
+    """
 
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"fault"
     delay: float = 0.0
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,15 @@ def version_zip(label: FixtureLabel) -> bytes:
 class FixtureServer:
     """DailyMed look-alike on 127.0.0.1:<free port>; use as a context manager."""
 
-    def __init__(self, labels: list[FixtureLabel], paging_as_strings: bool = False):
+    def __init__(
+        self,
+        labels: list[FixtureLabel],
+        paging_as_strings: bool = False,
+        ignore_page: bool = False,
+    ):
         self.labels = labels
         self.paging_as_strings = paging_as_strings
+        self.ignore_page = ignore_page  # a broken service: always page 1, always a next page
         self.requests: list[str] = []
         self.user_agents: set[str] = set()
         self.scripted: dict[str, deque[Fault]] = {}
@@ -117,6 +127,7 @@ class FixtureServer:
     # --- answers ---------------------------------------------------------------------------
 
     def _fault_for(self, path: str) -> Fault | None:
+        """The scripted or permanent fault due for `path`, if any (its time is noted)."""
         with self._lock:
             queue = self.scripted.get(path)
             if queue:
@@ -128,16 +139,20 @@ class FixtureServer:
         return None
 
     def _number(self, value: int | None) -> int | str | None:
+        """A paging count as the real service may write it: a number, or a string, or "null"."""
         if value is None:
             return "null" if self.paging_as_strings else None
         return str(value) if self.paging_as_strings else value
 
     def _page(self, rows: list[dict], query: dict[str, list[str]]) -> dict:
-        page = int(query.get("page", ["1"])[0])
+        """One page of `rows` with DailyMed's metadata block, as `page` and `pagesize` ask."""
+        page = 1 if self.ignore_page else int(query.get("page", ["1"])[0])
         size = min(int(query.get("pagesize", ["100"])[0]), 100)
         pages = max(1, -(-len(rows) // size))
         chunk = rows[(page - 1) * size : page * size]
         following = page + 1 if page < pages else None
+        if self.ignore_page:
+            pages, following = None, 2
         metadata = {
             "total_elements": self._number(len(rows)),
             "elements_per_page": self._number(size),
@@ -150,6 +165,7 @@ class FixtureServer:
         return {"metadata": metadata, "data": chunk}
 
     def _newest(self) -> dict[str, FixtureLabel]:
+        """The newest version of each set id."""
         newest: dict[str, FixtureLabel] = {}
         for label in self.labels:
             if label.setid not in newest or label.version > newest[label.setid].version:
@@ -194,9 +210,17 @@ def _handler_for(server: FixtureServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def log_message(self, *args: object) -> None:
-            pass
+            """Keep test output quiet."""
 
-        def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None):
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            ctype: str,
+            headers: dict | None = None,
+            cut: bool = False,
+        ):
+            """Answer with this status, headers and body (only its first half with `cut`)."""
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -204,7 +228,9 @@ def _handler_for(server: FixtureServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)  # the client may have given up (read timeout tests)
+                self.wfile.write(body[: len(body) // 2] if cut else body)  # client may be gone
+            if cut:
+                self.close_connection = True
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             parts = urlsplit(self.path)
@@ -220,10 +246,11 @@ def _handler_for(server: FixtureServer) -> type[BaseHTTPRequestHandler]:
                     server.active -= 1
 
         def _get(self, parts) -> None:
+            """A scripted fault when one is due, else the fixture answer or 404."""
             fault = server._fault_for(parts.path)
             if fault is not None:
                 time.sleep(fault.delay)
-                self._send(fault.status, fault.body, "text/plain", fault.headers)
+                self._send(fault.status, fault.body, "text/plain", fault.headers, fault.cut)
                 return
             query = parse_qs(parts.query)
             answer = self._answer(parts.path, query)
@@ -233,6 +260,7 @@ def _handler_for(server: FixtureServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, *answer)
 
         def _answer(self, path: str, query: dict) -> tuple[bytes, str] | None:
+            """(body, content type) for a DailyMed v2 path, or None when it names nothing."""
             if path == API + "spls.json":
                 return json.dumps(server.listing(query)).encode(), "application/json"
             if match := re.fullmatch(API + r"spls/([^/]+)/history\.json", path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
+import json
+import threading
 import time
 from pathlib import Path
 
@@ -215,3 +218,78 @@ def test_rate_limiter_spaces_requests():
     for _ in range(6):
         limiter.wait()
     assert time.monotonic() - start >= 5 / 20 - 0.01
+
+
+def test_listing_stops_when_the_service_ignores_the_page_parameter(labels):
+    # A broken service answering page 1 with "next_page": 2 to every request must not keep the
+    # client asking forever: it asked for page 2 and got told page 2 is next again.
+    with FixtureServer(labels, ignore_page=True) as server:
+        client = fast_client(server, page_size=5)
+        listed = list(client.list_spls(doctype=None))
+        assert server.count(API + "spls.json") == 2
+        assert len(listed) == 10  # page 1 twice; fetch skips the repeated versions
+
+
+def test_listing_stops_at_an_empty_page(server):
+    # next_page keeps promising more, with no total_pages to check it against: the empty page
+    # ends the listing instead of walking on through empty pages.
+    def page(current: int, rows: list) -> Fault:
+        meta = {"current_page": current, "next_page": current + 1, "total_pages": "null"}
+        return Fault(200, body=json.dumps({"metadata": meta, "data": rows}).encode())
+
+    row = {"setid": INOMAX, "spl_version": 14, "title": "INOmax", "published_date": "x"}
+    server.script(API + "spls.json", page(1, [row]), page(2, []), page(3, []))
+    listed = list(fast_client(server).list_spls(doctype=None))
+    assert [x.setid for x in listed] == [INOMAX]
+    assert server.count(API + "spls.json") == 2
+
+
+def test_retry_after_http_date_in_the_future_and_odd_values():
+    soon = email.utils.formatdate(time.time() + 5, usegmt=True)
+    assert 3.5 <= retry_after_seconds(soon, cap=10) <= 5
+    # "-0000" makes parsedate_to_datetime return a naive datetime: still UTC, not local time
+    soon_naive = email.utils.formatdate(time.time() + 5).replace("+0000", "-0000")
+    assert soon_naive.endswith("-0000")
+    assert 3.5 <= retry_after_seconds(soon_naive, cap=10) <= 5
+    assert retry_after_seconds("²", cap=10) is None  # "²".isdigit() is True; int() refuses it
+    assert retry_after_seconds("-5", cap=10) is None
+
+
+def test_connection_cut_mid_body_is_retried(server):
+    path = API + f"spls/{INOMAX}.xml"
+    server.script(path, Fault(200, body=b"<document>" + b" " * 4000, cut=True))
+    client = fast_client(server, max_retries=1)
+    assert b'<versionNumber value="14"' in client.spl_xml(INOMAX)
+    assert server.count(path) == 2
+
+
+def test_set_id_cannot_change_the_address(server):
+    client = fast_client(server)
+    assert client.spl_xml_url("a/../../x?y#z").startswith(server.base_url + "spls/a%2F..%2F")
+    assert "history.json" in client.history_url("../x")
+    assert client.history_url("../x").startswith(server.base_url + "spls/")
+    with pytest.raises(AdmeError, match="not a set id"):
+        client.spl_xml_url("..")
+    with pytest.raises(AdmeError, match="HTTP 404"):
+        client.spl_xml("../spls.json?x=")  # without quoting this reached the listing: HTTP 200
+
+
+def test_rate_limiter_is_shared_by_threads():
+    limiter = RateLimiter(rate=50.0)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(3):
+            limiter.wait()
+            with lock:
+                starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    starts.sort()
+    assert len(starts) == 12
+    assert starts[-1] - starts[0] >= 11 / 50 - 0.01  # 12 starts, 11 gaps of 1/50 s at least

@@ -188,3 +188,27 @@ def test_cli_prints_the_summary(corpus_db, tmp_path):
     assert result.exit_code == 0, result.output
     assert "steps: 2 over 1 epoch(s) on cpu" in result.stdout
     assert (output / "model.safetensors").is_file()
+
+
+def test_output_that_is_a_file_is_one_line_before_any_work(tmp_path):
+    # checked before the database is read: a database that does not exist is not reached
+    output = tmp_path / "model.bin"
+    output.write_bytes(b"mine")
+    with pytest.raises(AdmeError, match="is a file, not a model folder") as raised:
+        pretrain(tmp_path / "no-such.duckdb", output, **TINY_RUN)
+    assert "\n" not in str(raised.value)
+    assert output.read_bytes() == b"mine"
+
+
+def test_swap_in_replaces_the_model_and_clears_leftovers(tmp_path):
+    from adme.pretrain import swap_in
+
+    output, staging = tmp_path / "model", tmp_path / "model.partial"
+    output.mkdir()
+    (output / "config.json").write_text("old")
+    (tmp_path / "model.old").mkdir()  # left by a run killed between the two renames
+    staging.mkdir()
+    (staging / "config.json").write_text("new")
+    swap_in(staging, output)
+    assert (output / "config.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
+import random
+import stat
 import zipfile
 
 import pytest
 
 from adme import cache, sources
-from adme.errors import AdmeError
+from adme.errors import AdmeError, SplError
 from tests.spl_inputs import (
     sample_files,
     write_inner_zip_folder,
@@ -177,3 +180,106 @@ def test_cache_keys_map_versions_to_content(tmp_path):
     assert cache.recall(tmp_path, "setid_v3") is None
     cache.remember(tmp_path, "setid_v3", digest)
     assert cache.recall(tmp_path, "setid_v3") == data
+
+
+def _corrupt_deflate_release(good: bytes) -> bytes:
+    """A release whose first member's deflate stream is garbage (CRC and sizes intact)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a_broken.xml", good)
+        archive.writestr("b_good.xml", good)
+    data = bytearray(buffer.getvalue())
+    start = 30 + len("a_broken.xml")  # the first local header has no extra field
+    for i in range(start + 2, start + 40):
+        data[i] ^= 0xFF
+    return bytes(data)
+
+
+def test_corrupt_compressed_member_is_a_reject_and_the_next_member_is_read(tmp_path):
+    good = sample_files(1)[0].read_bytes()
+    release = tmp_path / "release.zip"
+    release.write_bytes(_corrupt_deflate_release(good))
+    items = list(sources.iter_spl(release))  # zlib.error used to end the whole run here
+    assert [i.data for i in raw_items(items)] == [good]
+    (reject,) = rejects(items)
+    assert reject.source == f"{release}!a_broken.xml"
+    assert reject.reason.startswith("unreadable ZIP member: ") and "\n" not in reject.reason
+
+
+def test_zip_whose_directory_names_an_unknown_zip_version_is_a_reject(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("label.xml", b"<document/>")
+    data = bytearray(buffer.getvalue())
+    central = data.find(b"PK\x01\x02")
+    data[central + 6] = 99  # "version needed to extract" 9.9: NotImplementedError in zipfile
+    for path in (tmp_path / "odd.zip", tmp_path / "20240101_odd"):  # by name, by content
+        path.write_bytes(bytes(data))
+        (reject,) = list(sources.iter_spl(path))
+        assert reject.source == str(path) and "not a valid ZIP file" in reject.reason
+
+
+def test_symlink_member_is_rejected(tmp_path):
+    good = sample_files(1)[0].read_bytes()
+    release = tmp_path / "release.zip"
+    link = zipfile.ZipInfo("prescription/label.xml")
+    link.create_system = 3
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(release, "w") as archive:
+        archive.writestr(link, "/etc/passwd")
+        archive.writestr("prescription/ok.xml", good)
+    items = list(sources.iter_spl(release))
+    assert [i.data for i in raw_items(items)] == [good]
+    (reject,) = rejects(items)
+    assert reject.source.endswith("!prescription/label.xml") and "symbolic link" in reject.reason
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_damaged_release_bytes_never_raise(method):
+    # Random byte flips in a release of one inner ZIP: every outcome is items, never an exception.
+    good = sample_files(1)[0].read_bytes()
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", method) as archive:
+        archive.writestr("label.xml", good)
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("prescription/20240101_x.zip", inner.getvalue())
+    base = outer.getvalue()
+    rng = random.Random(method)
+    for _ in range(400):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        for item in sources.iter_zip_bytes(bytes(data), "damaged.zip"):
+            assert isinstance(item, sources.RawSpl | sources.Reject)
+            if isinstance(item, sources.Reject):
+                assert "\n" not in item.reason
+
+
+def test_cache_put_repairs_a_file_cut_short_on_disk(tmp_path):
+    data = sample_files(1)[0].read_bytes()
+    digest = cache.sha256_of(data)
+    path = tmp_path / digest[:2] / f"{digest}.xml"
+    path.parent.mkdir()
+    path.write_bytes(data[:100])  # e.g. a crash before the data reached the disk
+    assert cache.get(tmp_path, digest) is None
+    assert cache.put(tmp_path, data) == digest
+    assert cache.get(tmp_path, digest) == data
+
+
+def test_cache_write_failure_is_one_line(tmp_path):
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / "keys").write_text("a file where the keys folder should be")
+    digest = cache.put(root, b"<document/>")
+    with pytest.raises(AdmeError, match="cannot write to cache") as raised:
+        cache.remember(root, "setid_v1", digest)
+    assert "\n" not in str(raised.value)
+
+
+def test_errors_are_one_line_whatever_they_quote():
+    error = AdmeError("GET http://x: HTTPConnectionPool(host='x')\n  Caused by\tthis")
+    assert str(error) == "GET http://x: HTTPConnectionPool(host='x') Caused by this"
+    assert str(AdmeError("keeps  inner  spacing")) == "keeps  inner  spacing"
+    spl = SplError("data/x.xml", "malformed\r\nXML")
+    assert str(spl) == "data/x.xml: malformed XML" and spl.fault == "malformed XML"

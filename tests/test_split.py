@@ -384,3 +384,11 @@ def test_natural_split_of_the_shipped_sample(sample_db):
     con.close()
     assert sides == 0  # no text on two sides
     assert summary.folded == len(rows) - kept_texts > 0
+
+
+def test_missing_database_is_one_line_and_creates_no_file(tmp_path):
+    missing = tmp_path / "typo.duckdb"
+    result = CliRunner().invoke(app, ["split", "s", "--db", str(missing)])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {missing}: database does not exist (run `adme fetch` first)\n"
+    assert not missing.exists()
