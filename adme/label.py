@@ -293,6 +293,10 @@ def label(
     a wrong model or a locked file stores nothing. Each chunk of predictions commits on its own:
     an interrupted run keeps what it wrote and the next run does only the rest.
     """
+    if path is None and not Path(db_path).exists():
+        # without PATH there is nothing to store: a mistyped --db must not become a new, empty
+        # database and a run that "labelled 0 paragraphs"
+        raise AdmeError(f"{db_path}: database does not exist (give a PATH of labels, or the --db)")
     classifier = load_classifier(model_dir, device)
     if workers is None:
         # On a CPU the tokeniser processes compete with the model for the same cores

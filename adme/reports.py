@@ -102,6 +102,23 @@ def typed_value(text: str) -> int | float | str | None:
     return text
 
 
+def typed_params(sql: str, given: Mapping[str, str]) -> dict[str, Any]:
+    """Type command-line parameter text by what the report declares.
+
+    `null` is NULL everywhere; the text becomes a number only where the parameter's declared
+    default is a number (`threshold = 0.6`). Parameters with a text, NULL or no default stay
+    text, so a split named `2024` or a model id like `1` is compared as the text it is.
+    """
+    declared = declared_params(sql)
+    typed: dict[str, Any] = {}
+    for key, text in given.items():
+        default = declared.get(key, REQUIRED)
+        value = typed_value(text)
+        numeric = default is not REQUIRED and isinstance(typed_value(default), int | float)
+        typed[key] = value if value is None or numeric else text
+    return typed
+
+
 def parse_param_pairs(pairs: Iterable[str]) -> dict[str, str]:
     """Turn `key=value` strings (the CLI's repeated --param) into a dict."""
     params: dict[str, str] = {}
@@ -166,10 +183,10 @@ def run_report(
 ) -> tuple[list[str], list[tuple]]:
     """Run report NAME on a read-only connection; return its column names and rows.
 
-    PARAMS are text (as typed on the command line) and are typed by `typed_value`.
+    PARAMS are text (as typed on the command line) and are typed by `typed_params`.
     """
-    report_sql(name)  # unknown names fail here, listing the reports
-    return run_query(db_path, name, {k: typed_value(v) for k, v in (params or {}).items()})
+    sql = report_sql(name)  # unknown names fail here, listing the reports
+    return run_query(db_path, name, typed_params(sql, params or {}))
 
 
 def report_arrow(
@@ -177,7 +194,7 @@ def report_arrow(
 ) -> pa.Table:
     """Run report NAME and return its rows as an Arrow table (column types kept, for Parquet)."""
     sql = report_sql(name)
-    bound = bind_values(name, sql, {k: typed_value(v) for k, v in (params or {}).items()})
+    bound = bind_values(name, sql, typed_params(sql, params or {}))
     con = store.connect(db_path, read_only=True)
     try:
         try:

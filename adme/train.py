@@ -186,13 +186,17 @@ def seed_everything(seed: int) -> None:
 
 @dataclass(frozen=True)
 class Stage:
-    """One pass of fine-tuning: which parameters, which loss (per epoch), how long, how fast."""
+    """One pass of fine-tuning: which parameters, which loss, how long, how fast.
+
+    `loss_for_epoch(epoch, epochs)` gives the loss of epoch `epoch` (from 0) of a stage that
+    lasts `epochs`: a grid changes a stage's length, and DRW's switch depends on it.
+    """
 
     name: str
     epochs: int
     lr: float
     last_layer_only: bool
-    loss_for_epoch: Callable[[int], nn.Module]
+    loss_for_epoch: Callable[[int, int], nn.Module]
 
 
 def make_loader(
@@ -214,15 +218,12 @@ def make_loader(
         raise AdmeError(
             f"--batch-size {batch_size} is not divisible by {workers.world_size} processes"
         )
+    dataset = EncodedTexts(sequences, labels)
     sampler = DistributedSampler(
-        EncodedTexts(sequences, labels),
-        num_replicas=workers.world_size,
-        rank=workers.rank,
-        shuffle=True,
-        seed=seed,
+        dataset, num_replicas=workers.world_size, rank=workers.rank, shuffle=True, seed=seed
     )
     return DataLoader(
-        EncodedTexts(sequences, labels),
+        dataset,
         batch_size=batch_size // workers.world_size,
         sampler=sampler,
         collate_fn=PadCollator(pad_id),
@@ -256,7 +257,7 @@ def fit(
     epoch_losses = []
     for epoch in range(stage.epochs):
         loader.sampler.set_epoch(epoch)
-        loss_fn = stage.loss_for_epoch(epoch).to(device)
+        loss_fn = stage.loss_for_epoch(epoch, stage.epochs).to(device)
         total = torch.zeros((), device=device)
         for batch in loader:
             batch = to_device(batch, device)
@@ -282,18 +283,18 @@ def build_stages(method: str, config: TrainConfig, counts: Sequence[int]) -> lis
     """The stages a method runs; the last one takes the vanilla (tunable) hyperparameters."""
     weights = effective_number_weights(counts, config.beta)
 
-    def cross_entropy(_epoch: int) -> nn.Module:
+    def cross_entropy(_epoch: int, _epochs: int) -> nn.Module:
         return nn.CrossEntropyLoss()
 
-    def ldam(_epoch: int) -> nn.Module:
+    def ldam(_epoch: int, _epochs: int) -> nn.Module:
         return LDAMLoss(counts, max_m=config.max_m, s=config.s)
 
-    def ldam_weighted(_epoch: int) -> nn.Module:
+    def ldam_weighted(_epoch: int, _epochs: int) -> nn.Module:
         return LDAMLoss(counts, max_m=config.max_m, s=config.s, weight=weights)
 
-    def ldam_deferred(epoch: int) -> nn.Module:
-        # drw_epoch counts from 1: the weights switch on at the start of that epoch
-        weight = weights if epoch + 1 >= config.drw_start() else None
+    def ldam_deferred(epoch: int, epochs: int) -> nn.Module:
+        # drw_start counts from 1: the weights switch on at the start of that epoch
+        weight = weights if epoch + 1 >= config.drw_start(epochs) else None
         return LDAMLoss(counts, max_m=config.max_m, s=config.s, weight=weight)
 
     tuned = {"vanilla": cross_entropy, "ldam": ldam, "drw": ldam_deferred, "two-stage": None}
@@ -341,9 +342,14 @@ class TrainConfig:
     grid_epochs: tuple[int, ...] = GRID_EPOCHS
     grid_lrs: tuple[float, ...] = GRID_LRS
 
-    def drw_start(self) -> int:
-        """Epoch (from 1) at which DRW switches the weights on: by default the last one."""
-        return self.drw_epoch if self.drw_epoch is not None else max(self.epochs, 1)
+    def drw_start(self, epochs: int) -> int:
+        """Epoch (from 1) at which DRW switches the weights on in a stage of `epochs` epochs.
+
+        By default the last one. A grid candidate shorter than `drw_epoch` re-weights its last
+        epoch: DRW that never re-weights would silently be plain LDAM.
+        """
+        last = max(epochs, 1)
+        return last if self.drw_epoch is None else min(self.drw_epoch, last)
 
     def candidates(self) -> list[tuple[int, float]]:
         """(epochs, lr) pairs of the tuned stage: the grid, or the one configured pair."""
@@ -369,6 +375,20 @@ def check_config(config: TrainConfig, model: str | None) -> None:
     for name, value in positive.items():
         if value <= 0:
             raise AdmeError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if config.method in ("two-stage", "ldam", "drw"):
+        if config.s <= 0:
+            raise AdmeError(f"--s must be positive, got {config.s}")
+        if config.max_m < 0:
+            raise AdmeError(f"--max-m must be zero or positive, got {config.max_m}")
+        if not 0.0 <= config.beta < 1.0:
+            raise AdmeError(f"--beta must be in [0, 1), got {config.beta}")
+    if config.drw_epoch is not None:
+        if config.method != "drw":
+            raise AdmeError(f"--drw-epoch applies to --method drw only, not {config.method}")
+        if not config.grid and not 1 <= config.drw_epoch <= config.epochs:
+            raise AdmeError(
+                f"--drw-epoch {config.drw_epoch}: must be between 1 and --epochs {config.epochs}"
+            )
 
 
 # ----------------------------------------------------------------------------- one seed

@@ -238,6 +238,20 @@ def test_declared_params_and_typing():
     assert reports.typed_value("tiny@abc") == "tiny@abc"
 
 
+def test_text_params_that_look_like_numbers_stay_text(db):
+    # a split named 2024 or a model id like 1 is text: bound as a number, DuckDB would cast
+    # the VARCHAR column to INTEGER and fail on every other row
+    sql = reports.report_sql("review_queue")
+    assert reports.typed_params(sql, {"threshold": "0.7", "model_id": "1"}) == {
+        "threshold": 0.7,
+        "model_id": "1",
+    }
+    assert reports.typed_params(sql, {"model_id": "null"}) == {"model_id": None}
+    assert reports.run_report(db, "plot_split_balance", {"split": "2024"})[1] == []
+    rows = reports.run_report(db, "model_compare", {"model_a": "1", "model_b": "2"})[1]
+    assert rows == [("(all)", 0, 0, 0, None)]
+
+
 def test_bad_params_are_one_line_errors(db):
     with pytest.raises(AdmeError, match="unknown parameter colour .*takes: threshold, model_id"):
         reports.run_report(db, "review_queue", {"colour": "red"})

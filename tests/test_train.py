@@ -15,6 +15,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, ViTC
 from typer.testing import CliRunner
 
 from adme import ddp
+from adme import train as train_module
 from adme.batches import encode_texts, length_sorted_batches, pad_batch, predict_proba
 from adme.cli import app
 from adme.errors import AdmeError
@@ -24,6 +25,7 @@ from adme.split import make_split
 from adme.train import (
     TrainConfig,
     build_stages,
+    check_config,
     fit,
     load_encoder,
     load_split,
@@ -151,10 +153,45 @@ def test_stage2_trains_every_parameter(stages_and_batch):
 def test_drw_switches_class_weights_on_at_the_given_epoch():
     counts = [40, 10, 2]
     (stage,) = build_stages("drw", TrainConfig(method="drw", epochs=3, drw_epoch=2), counts)
-    assert stage.loss_for_epoch(0).weight is None
-    assert torch.allclose(stage.loss_for_epoch(1).weight, effective_number_weights(counts))
+    assert stage.loss_for_epoch(0, 3).weight is None
+    assert torch.allclose(stage.loss_for_epoch(1, 3).weight, effective_number_weights(counts))
     (two_stage_1, _) = build_stages("two-stage", TrainConfig(), counts)
-    assert torch.allclose(two_stage_1.loss_for_epoch(0).weight, effective_number_weights(counts))
+    assert torch.allclose(two_stage_1.loss_for_epoch(0, 3).weight, effective_number_weights(counts))
+
+
+def weighted_epochs(stage, epochs: int) -> list[bool]:
+    return [stage.loss_for_epoch(e, epochs).weight is not None for e in range(epochs)]
+
+
+def test_drw_reweights_the_last_epoch_of_every_grid_candidate():
+    # the switch follows the length of the stage being trained, not the configured --epochs:
+    # a grid candidate of 1 or 2 epochs must still re-weight, one of 6 only at the end
+    (stage,) = build_stages("drw", TrainConfig(method="drw", epochs=3, grid=True), [40, 10, 2])
+    assert weighted_epochs(stage, 1) == [True]
+    assert weighted_epochs(stage, 2) == [False, True]
+    assert weighted_epochs(stage, 6) == [False] * 5 + [True]
+    config = TrainConfig(method="drw", epochs=3, drw_epoch=4, grid=True)
+    (stage,) = build_stages("drw", config, [40, 10, 2])
+    assert weighted_epochs(stage, 2) == [False, True]  # never a DRW run that never re-weights
+    assert weighted_epochs(stage, 6) == [False] * 3 + [True] * 3
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("s", 0.0, "--s must be positive"), ("max_m", -0.1, "--max-m"), ("beta", 1.0, "--beta")],
+)
+def test_ldam_options_that_cannot_train_are_refused_before_loading(option, value, message):
+    with pytest.raises(AdmeError, match=message):
+        check_config(TrainConfig(method="two-stage", **{option: value}), "model")
+
+
+@pytest.mark.parametrize(
+    ("method", "drw_epoch", "message"),
+    [("drw", 0, "between 1 and --epochs 3"), ("drw", 4, "between 1 and"), ("ldam", 2, "drw only")],
+)
+def test_a_drw_epoch_that_cannot_apply_is_refused(method, drw_epoch, message):
+    with pytest.raises(AdmeError, match=message):
+        check_config(TrainConfig(method=method, epochs=3, drw_epoch=drw_epoch), "model")
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -231,7 +268,20 @@ def test_tfidf_baseline_over_two_seeds_gives_mean_and_standard_error(split_db, t
     assert table_rows(split_db, "SELECT seed FROM runs ORDER BY seed") == [(7,), (42,)]
 
 
-def test_grid_tunes_on_validation_and_scores_the_test_part_once(split_db, tiny_model_dir, tmp_path):
+def test_grid_tunes_on_validation_and_scores_the_test_part_once(
+    split_db, tiny_model_dir, tmp_path, monkeypatch
+):
+    data = load_split(split_db, "natural")
+    scored: list[tuple[str, float]] = []
+    real_evaluate = train_module.evaluate
+
+    def recording_evaluate(model, sequences, labels, *args, **kwargs):
+        scores = real_evaluate(model, sequences, labels, *args, **kwargs)
+        part = next(p for p in ("train", "validation", "test") if labels == data.parts[p].labels)
+        scored.append((part, scores.f1("macro")))
+        return scores
+
+    monkeypatch.setattr(train_module, "evaluate", recording_evaluate)
     summary = train(
         split_db,
         split="natural",
@@ -246,8 +296,12 @@ def test_grid_tunes_on_validation_and_scores_the_test_part_once(split_db, tiny_m
         progress=False,
     )
     (run,) = summary.runs
-    assert run.params["chosen_epochs"] in (1, 2) and run.params["chosen_lr"] == 1e-3
-    assert set(run.scores) == {"validation", "test"}
+    assert [part for part, _ in scored] == ["validation", "validation", "test"]
+    validation = [f1 for part, f1 in scored if part == "validation"]
+    best = max(range(2), key=lambda i: (validation[i], -i))  # the first of equals is kept
+    assert (run.params["chosen_epochs"], run.params["chosen_lr"]) == ((1, 2)[best], 1e-3)
+    assert run.scores["validation"].f1("macro") == validation[best]
+    assert run.scores["test"].f1("macro") == scored[-1][1]
 
 
 def test_grid_needs_a_validation_part(split_db, tiny_model_dir):
