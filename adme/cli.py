@@ -347,7 +347,8 @@ def train(
     drw_epoch: int = typer.Option(
         None,
         "--drw-epoch",
-        help="drw: epoch (from 1) at which re-weighting starts (default: last).",
+        help="--method drw only: epoch (from 1) at which re-weighting starts (default: the "
+        "last). In --grid, a candidate shorter than this re-weights its last epoch.",
     ),
     batch_size: int = typer.Option(
         16, "--batch-size", help="Global batch size (split across torchrun processes)."
