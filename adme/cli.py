@@ -269,6 +269,12 @@ def pretrain(
     texts_limit: int = typer.Option(
         None, "--texts-limit", help="Use at most this many distinct paragraph texts."
     ),
+    exclude_split: str = typer.Option(
+        None,
+        "--exclude-split",
+        help="Leave out this split's test texts (every copy), so the model is later scored on "
+        "paragraphs it has never read.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Masked-language pre-train a small BERT (or continue one) on the stored paragraph texts."""
@@ -291,6 +297,7 @@ def pretrain(
         seed=seed,
         device=device,
         texts_limit=texts_limit,
+        exclude_split=exclude_split,
         progress=progress,
     )
     typer.echo("\n".join(summary.lines()))

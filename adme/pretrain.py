@@ -195,11 +195,26 @@ class PretrainSummary:
         ]
 
 
-def corpus_texts(db_path: str | Path, limit: int | None = None) -> list[str]:
-    """Every distinct stored paragraph text (never a heading), in a fixed order."""
+def corpus_texts(
+    db_path: str | Path, limit: int | None = None, exclude_split: str | None = None
+) -> list[str]:
+    """Every distinct stored paragraph text (never a heading), in a fixed order.
+
+    With `exclude_split`, that split's test texts are left out, so the pre-trained model has
+    not read the paragraphs it will later be scored on.
+    """
     con = store.connect(db_path, read_only=True)
     try:
-        texts = [row[0] for row in con.execute(store.sql_text("queries/pretrain_texts")).fetchall()]
+        if (
+            exclude_split is not None
+            and not con.execute(
+                "SELECT 1 FROM splits WHERE split_name = ?", [exclude_split]
+            ).fetchone()
+        ):
+            raise AdmeError(f"--exclude-split {exclude_split!r}: no such split (adme split)")
+        query = store.sql_text("queries/pretrain_texts")
+        rows = con.execute(query, {"exclude_split": exclude_split}).fetchall()
+        texts = [row[0] for row in rows]
     finally:
         con.close()
     if not texts:
@@ -380,6 +395,7 @@ def pretrain(
     seed: int = 42,
     device: str = "auto",
     texts_limit: int | None = None,
+    exclude_split: str | None = None,
     progress: bool = True,
 ) -> PretrainSummary:
     """Masked-language pre-train a model on the database's paragraph texts and save it.
@@ -398,7 +414,7 @@ def pretrain(
     run_device = devices.resolve_device(device)
     started = time.perf_counter()
     torch.manual_seed(seed)
-    texts = corpus_texts(db_path, texts_limit)
+    texts = corpus_texts(db_path, texts_limit, exclude_split)
     if model is None:
         tokenizer = train_wordpiece(texts, vocab_size, model_max_length=max(512, max_length))
         masked_lm = new_bert(

@@ -16,7 +16,8 @@ adme split natural --db "$DB" --replace
 
 echo "== 3. pretrain: WordPiece + small BERT by masked-language modelling on the corpus"
 [ -f models/adme-bert-small/config.json ] ||
-  adme pretrain --db "$DB" --output models/adme-bert-small --epochs 8 --no-progress
+  adme pretrain --db "$DB" --output models/adme-bert-small --epochs 8 --exclude-split natural \
+    --no-progress
 
 echo "== 4. train: the TF-IDF baseline, then two-stage fine-tuning (LDAM on the top layer, then all)"
 # The sample is small (about 200 training paragraphs) and the model is pre-trained on it alone,

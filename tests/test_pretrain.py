@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import duckdb
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -212,3 +213,24 @@ def test_swap_in_replaces_the_model_and_clears_leftovers(tmp_path):
     swap_in(staging, output)
     assert (output / "config.json").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_exclude_split_leaves_out_every_copy_of_the_test_texts(sample_db):
+    from adme.split import make_split
+
+    make_split(sample_db, "natural", seed=7)
+    with duckdb.connect(str(sample_db), read_only=True) as con:
+        test_texts = {
+            text
+            for (text,) in con.execute(
+                "SELECT p.text FROM split_rows s JOIN paragraphs p USING (paragraph_id) "
+                "WHERE s.split_name = 'natural' AND s.part = 'test'"
+            ).fetchall()
+        }
+    everything = corpus_texts(sample_db)
+    kept = corpus_texts(sample_db, exclude_split="natural")
+    assert test_texts and test_texts <= set(everything)
+    assert not test_texts & set(kept)
+    assert len(kept) <= len(everything) - len(test_texts)  # copies differing in case go too
+    with pytest.raises(AdmeError, match="no such split"):
+        corpus_texts(sample_db, exclude_split="nope")
