@@ -81,6 +81,44 @@ def _hash_and_parse(
     return digest, parse_or_fault(data, source, digest)
 
 
+# Digests stored when a parse process started (set by `_known_at_start`), so a process that
+# reads a label file itself skips parsing one already stored, as parse threads do.
+_stored_at_start: frozenset[str] = frozenset()
+
+
+def _known_at_start(digests: frozenset[str]) -> None:
+    """Pool initializer: the digests already stored when this parse process started."""
+    global _stored_at_start
+    _stored_at_start = digests
+
+
+def _read_hash_and_parse(path: str) -> tuple[str | None, Document | str | None]:
+    """Run in a parse process: read one XML file, hash it, parse it unless already stored.
+
+    Reading and hashing here keeps the file's bytes out of the main process (no copy through
+    a pipe, no hashing on the thread that writes). Returns (None, fault) when the file cannot
+    be read, with the reason `sources` gives for it.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, f"cannot read file: {exc.strerror or exc}"
+    digest = cache.sha256_of(data)
+    if digest in _stored_at_start:
+        return digest, None
+    return digest, parse_or_fault(data, path, digest)
+
+
+def _files_for_processes(files: list[Path]) -> Iterator[Path | sources.Item]:
+    """The input for parse processes: a plain .xml file as its path (the process reads it),
+    anything else (ZIPs) as the items `sources` reads from it, in input order."""
+    for file in files:
+        if file.name.lower().endswith(".xml"):
+            yield file
+        else:
+            yield from sources.iter_files([file])
+
+
 class _Progress:
     """A rich bar on a terminal; elsewhere (logs, pipes) one line per committed batch."""
 
@@ -304,9 +342,13 @@ def fetch_from_path(
         _ingesting(
             Path(db_path), Path(cache_dir), progress, total, "ingest", batch_size, keep_xml
         ) as ing,
-        _parse_pool(parse_workers, threads) as pool,
+        _parse_pool(parse_workers, threads, frozenset(ing.by_hash)) as pool,
     ):
-        items = sources.iter_files(files)
+        in_processes = isinstance(pool, ProcessPoolExecutor)
+        if in_processes and not keep_xml:
+            items = _files_for_processes(files)  # XML files are read by the processes
+        else:
+            items = sources.iter_files(files)
         if pool is None:
             for item in items:
                 if isinstance(item, sources.Reject):
@@ -321,13 +363,23 @@ def fetch_from_path(
 
 
 @contextmanager
-def _parse_pool(processes: int, threads: int) -> Iterator[Executor | None]:
-    """Processes when asked for 2 or more, else threads when 2 or more, else None (serial)."""
+def _parse_pool(
+    processes: int, threads: int, stored: frozenset[str] = frozenset()
+) -> Iterator[Executor | None]:
+    """Processes when asked for 2 or more, else threads when 2 or more, else None (serial).
+
+    Processes start knowing the `stored` digests, to skip the files they read themselves.
+    """
     if processes >= 2:
         # forkserver: workers never inherit this process's DuckDB threads and locks.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["adme.spl"])
-        pool: Executor = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+        pool: Executor = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=context,
+            initializer=_known_at_start,
+            initargs=(stored,),
+        )
     elif threads >= 2:
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="adme-parse")
     else:
@@ -343,13 +395,18 @@ def _parse_pool(processes: int, threads: int) -> Iterator[Executor | None]:
 
 
 def _ingest_in_parallel(
-    ing: _Ingest, pool: Executor, items: Iterable[sources.Item], ahead: int, in_threads: bool
+    ing: _Ingest,
+    pool: Executor,
+    items: Iterable[Path | sources.Item],
+    ahead: int,
+    in_threads: bool,
 ) -> None:
     """Parse on a pool while this thread reads the input, queues results and writes.
 
     Results are taken in input order with at most `ahead` labels in flight, so memory stays
     bounded and the stored rows are the same as a serial run's. Threads also hash (the stored
-    digests are read, not written, there); processes get the digest from this thread.
+    digests are read, not written, there); processes get the digest from this thread, or read
+    and hash themselves the XML files given as paths (see `_files_for_processes`).
     """
     in_flight: deque = deque()
 
@@ -361,9 +418,13 @@ def _ingest_in_parallel(
         try:
             result = future.result()
         except BrokenProcessPool as exc:
+            source = item if isinstance(item, Path) else item.source
             raise AdmeError(
-                f"{item.source}: a parser process died ({exc}); rerun with --parse-workers 0"
+                f"{source}: a parser process died ({exc}); rerun with --parse-workers 0"
             ) from exc
+        if isinstance(item, Path):
+            _settle_file(ing, str(item), *result)
+            return
         if in_threads:
             digest, result = result
         # Checked again here, in input order: the same bytes may come twice in one input.
@@ -373,7 +434,9 @@ def _ingest_in_parallel(
             ing.accept(item.source, item.data, digest, result)
 
     for item in items:
-        if isinstance(item, sources.Reject):
+        if isinstance(item, Path):
+            in_flight.append((item, None, pool.submit(_read_hash_and_parse, str(item))))
+        elif isinstance(item, sources.Reject):
             in_flight.append((item, None, None))
         elif in_threads:
             future = pool.submit(_hash_and_parse, item.data, item.source, ing.by_hash)
@@ -388,6 +451,21 @@ def _ingest_in_parallel(
             settle_oldest()
     while in_flight:
         settle_oldest()
+
+
+def _settle_file(
+    ing: _Ingest, source: str, digest: str | None, result: Document | str | None
+) -> None:
+    """Take the result of a file a parse process read itself (`_read_hash_and_parse`).
+
+    Only used without `keep_xml`, so the file's bytes are never needed here.
+    """
+    if digest is None:
+        ing.reject(source, result)  # the file could not be read
+    elif not ing.is_stored(digest):  # checked again in input order, as for other items
+        if result is None:  # stored when the process started, so is_stored cannot be False
+            result = parse_or_fault(Path(source).read_bytes(), source, digest)
+        ing.accept(source, b"", digest, result)
 
 
 @dataclass(frozen=True)

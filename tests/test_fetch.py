@@ -198,6 +198,25 @@ def test_parsing_in_worker_processes_stores_the_same_rows(tmp_path, sample_db_te
     assert stored["documents"] == serial["documents"]
 
 
+@pytest.mark.slow
+def test_worker_processes_reading_files_skip_stored_and_duplicate_bytes(tmp_path):
+    # Parse processes read and hash .xml files themselves: a re-run still skips every stored
+    # file, the same bytes twice in one input are stored once, and a broken file is a reject.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first, second = sample_files(2)
+    for name, source in (("a.xml", first), ("b.xml", second), ("c.xml", first)):
+        (folder / name).write_bytes(source.read_bytes())
+    (folder / "d.xml").write_bytes(b"<document")
+    db, cache_dir = tmp_path / "p.duckdb", tmp_path / "c"
+    run = fetch_from_path(db, folder, cache_dir, False, parse_workers=2)
+    assert (run.fetched, run.skipped, run.rejected) == (2, 1, 1)
+    assert "truncated XML" in run.rejects[0][1] and run.rejects[0][0].endswith("d.xml")
+    again = fetch_from_path(db, folder, cache_dir, False, parse_workers=2)
+    assert (again.fetched, again.skipped, again.rejected) == (0, 3, 1)
+    assert again.document_ids == run.document_ids
+
+
 def test_a_newer_version_is_added_beside_the_old_one(tmp_path):
     versions = sorted(sample_files(), key=lambda p: p.name)
     inomax = [p for p in versions if p.name.startswith(INOMAX)]
