@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+import re
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -470,14 +471,28 @@ def _settle_file(
 
 @dataclass(frozen=True)
 class _Wanted:
-    """One label version to get from DailyMed: the newest comes as XML, older ones as ZIP."""
+    """One label version to get from DailyMed: the newest comes as XML, older ones as ZIP.
+
+    `exact` (--all-versions): this very version is wanted, not just the newest there is, so
+    when `spls/{SETID}.xml` has moved on to a later version, the listed one comes by its ZIP.
+    """
 
     listed: Listed
     newest: bool
+    exact: bool = False
 
     @property
     def key(self) -> str:
-        return f"{self.listed.setid}_v{self.listed.version}"
+        return _cache_key(self.listed.setid, self.listed.version)
+
+
+def _cache_key(setid: str, version: int) -> str:
+    """The cache key of one label version; it names only XML that parsed as that version."""
+    return f"{setid}_v{version}"
+
+
+# What a set id must look like to name a cache key (DailyMed's are UUIDs).
+_SETID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,180}")
 
 
 def _wanted_versions(
@@ -504,7 +519,7 @@ def _wanted_versions(
             return
         newest = max(v.version for v in versions)
         for v in versions:
-            yield _Wanted(v, newest=v.version == newest)
+            yield _Wanted(v, newest=v.version == newest, exact=True)
 
     for setid in setids:
         found = list(client.list_spls(setid=setid, doctype=None, limit=1))
@@ -521,8 +536,8 @@ def _source_url(client: DailyMedClient, wanted: _Wanted) -> str:
     """Where a label version is downloaded from: the `source` recorded for its document."""
     setid, version = wanted.listed.setid, wanted.listed.version
     if wanted.newest:
-        return f"{client.base_url}spls/{setid}.xml"
-    return f"{client.getfile}?type=zip&setid={setid}&version={version}"
+        return client.spl_xml_url(setid)
+    return client.version_zip_url(setid, version)
 
 
 def _download(client: DailyMedClient, wanted: _Wanted) -> list[sources.Item]:
@@ -612,29 +627,71 @@ def _ingest_chunk(
 ) -> None:
     to_download = []
     for wanted in chunk:
-        stored = ing.stored_version(wanted.listed.setid, wanted.listed.version)
+        setid = wanted.listed.setid
+        stored = ing.stored_version(setid, wanted.listed.version)
         if stored is not None:
             ing.skip(stored)
             continue
-        cached = cache.recall(cache_dir, wanted.key)
-        if cached is not None:
-            ing.add(_source_url(client, wanted), cached)
-        else:
-            to_download.append(wanted)
-    futures = [(w, pool.submit(_download, client, w)) for w in to_download]
-    for wanted, future in futures:
-        try:
-            items = future.result()
-        except HttpError as exc:
-            ing.reject(exc.url, f"HTTP {exc.status}")
+        if not _SETID.fullmatch(setid):
+            ing.reject(_source_url(client, wanted), f"not a usable set id: {setid!r}")
             continue
-        for item in items:
-            if isinstance(item, sources.Reject):
-                ing.reject(item.source, item.reason)
+        cached = cache.recall(cache_dir, wanted.key)
+        if cached is None:
+            to_download.append(wanted)
+            continue
+        digest = cache.sha256_of(cached)
+        if wanted.exact and digest in ing.by_hash:
+            # Stored bytes are not this (unstored) version: a key an older adme wrote under
+            # the listed version for XML that had moved on. Get the listed version by its ZIP.
+            to_download.append(replace(wanted, newest=False))
+        else:
+            source = _source_url(client, wanted)
+            # Taken in any case; when the cache held another version and this exact one is
+            # wanted (an older adme's key), the listed version comes by its ZIP.
+            if not _take(ing, cache_dir, wanted, source, cached, digest) and wanted.exact:
+                to_download.append(replace(wanted, newest=False))
+    while to_download:
+        futures = [(w, pool.submit(_download, client, w)) for w in to_download]
+        to_download = []
+        for wanted, future in futures:
+            try:
+                items = future.result()
+            except HttpError as exc:
+                ing.reject(exc.url, f"HTTP {exc.status}")
                 continue
-            digest = cache.put(cache_dir, item.data)
-            cache.remember(cache_dir, wanted.key, digest)
-            ing.add(item.source, item.data, digest)
+            done = False
+            for item in items:
+                if isinstance(item, sources.Reject):
+                    ing.reject(item.source, item.reason)
+                    continue
+                digest = cache.put(cache_dir, item.data)
+                done = _take(ing, cache_dir, wanted, item.source, item.data, digest) or done
+            if not done and wanted.exact and wanted.newest:
+                # The label changed between listing and download: `spls/{SETID}.xml` now
+                # serves a later version (stored too); the listed one still comes, by its ZIP.
+                to_download.append(replace(wanted, newest=False))
+
+
+def _take(
+    ing: _Ingest, cache_dir: Path, wanted: _Wanted, source: str, data: bytes, digest: str
+) -> bool:
+    """Store (or skip, or reject) one XML got for `wanted`; True unless it turned out to be
+    another version than the listed one, which is then still missing.
+
+    The XML is remembered in the cache under the version it really is, so a later run never
+    takes it for the listed version.
+    """
+    setid, version = wanted.listed.setid, wanted.listed.version
+    if ing.is_stored(digest):
+        return ing.stored_version(setid, version) is not None
+    parsed = parse_or_fault(data, source, digest)
+    if isinstance(parsed, str):
+        ing.reject(source, parsed)
+        return True  # a broken file is a reject, not a reason to download more
+    if parsed.set_id == setid:
+        cache.remember(cache_dir, _cache_key(setid, parsed.version), digest)
+    ing.accept(source, data, digest, parsed)
+    return ing.stored_version(setid, version) is not None
 
 
 def fetch(

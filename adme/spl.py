@@ -133,15 +133,48 @@ def parse_xml(data: bytes, source: str) -> etree._Element:
         raise SplError(source, "empty file")
     # Real SPL declares no entities; a declaration is an XXE or entity-expansion attempt.
     # Refused before parsing, so nothing is expanded, read or fetched.
-    if b"<!ENTITY" in data:
-        raise SplError(source, "XML declares entities (<!ENTITY>): refused as unsafe")
+    if _declares_entities(data):
+        raise SplError(source, ENTITY_FAULT)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise SplError(source, _syntax_fault(exc, data)) from None
+    # Backstop for encodings the byte check cannot read: the parser kept the declarations
+    # (unexpanded, as it runs with entity resolution off), so refuse them the same way.
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and next(dtd.iterentities(), None) is not None:
+        raise SplError(source, ENTITY_FAULT)
     if root.tag != DOCUMENT:
         raise SplError(source, f"not an SPL document: root element is <{_local(root.tag)}>")
     return root
+
+
+ENTITY_FAULT = "XML declares entities (<!ENTITY>): refused as unsafe"
+
+# Encodings whose bytes for "<!ENTITY" differ from ASCII, told apart as XML 1.0 appendix F
+# does: by the byte order mark, else by how the first characters "<?" are written. Every other
+# encoding a label may declare (UTF-8, Latin-1, ...) writes "<!ENTITY" as its ASCII bytes.
+_WIDE_ENCODINGS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x4c\x6f\xa7\x94", "cp037"),  # EBCDIC "<?xm"
+)
+
+
+def _declares_entities(data: bytes) -> bool:
+    """True when the document declares an entity, whatever its encoding."""
+    if b"<!ENTITY" in data:
+        return True
+    for start, encoding in _WIDE_ENCODINGS:
+        if data.startswith(start):
+            return "<!ENTITY" in data.decode(encoding, errors="replace")
+    return False
 
 
 def _syntax_fault(exc: etree.XMLSyntaxError, data: bytes) -> str:
@@ -158,6 +191,11 @@ def _local(tag: object) -> str:
     return tag.split("}", 1)[-1] if isinstance(tag, str) else str(tag)
 
 
+# documents.version is an INTEGER: a larger number is a reject, not a failed batch write.
+MAX_VERSION = 2**31 - 1
+_NUMBER = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would also take "1_0" or "١"
+
+
 def _header(root: etree._Element, source: str) -> dict:
     fields: dict[str, etree._Element] = {}
     for child in root:
@@ -170,10 +208,11 @@ def _header(root: etree._Element, source: str) -> dict:
     for name, value in (("id", document_id), ("setId", set_id), ("versionNumber", version_text)):
         if not value:
             raise SplError(source, f"not an SPL document: missing {name}")
-    try:
-        version = int(version_text)
-    except ValueError:
-        raise SplError(source, f"versionNumber is not a number: {version_text!r}") from None
+    if not _NUMBER.fullmatch(version_text):
+        raise SplError(source, f"versionNumber is not a number: {version_text!r}")
+    version = int(version_text)
+    if not 0 <= version <= MAX_VERSION:
+        raise SplError(source, f"versionNumber {version_text} out of range 0..{MAX_VERSION}")
     title = fields.get("title")
     return {
         "document_id": document_id,
@@ -192,8 +231,13 @@ def _attribute(element: etree._Element | None, name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
+_DIGITS8 = re.compile(r"[0-9]{8}")
+
+
 def _date(value: str | None) -> dt.date | None:
-    if not value or len(value) < 8:
+    """The date of an HL7 timestamp (YYYYMMDD...); None when it is missing or not a date,
+    e.g. 20231399: the document is kept with a NULL effective_date rather than rejected."""
+    if not value or len(value) < 8 or not _DIGITS8.fullmatch(value[:8]):
         return None
     try:
         return dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))

@@ -65,24 +65,19 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     try:
         yield con
         con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as exc:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error as rollback_error:
+            # A failed COMMIT has already ended the transaction, so ROLLBACK fails too; the
+            # error worth seeing is the one that got us here, not "no transaction is active".
+            exc.add_note(f"ROLLBACK also failed: {str(rollback_error).splitlines()[0]}")
         raise
 
 
 def text_hash(text: str) -> str:
     """Key under which identical paragraph texts (generics, label versions) are grouped."""
     return hashlib.sha1(" ".join(text.lower().split()).encode()).hexdigest()
-
-
-def stored_versions(con: duckdb.DuckDBPyConnection) -> set[tuple[str, int]]:
-    """Every (set_id, version) already stored, so fetch can skip them before parsing."""
-    return {(s, v) for s, v in con.execute("SELECT set_id, version FROM documents").fetchall()}
-
-
-def stored_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """sha256 of every stored document's raw XML, so an identical file is skipped unparsed."""
-    return {h for (h,) in con.execute("SELECT sha256 FROM documents").fetchall()}
 
 
 _DOCUMENT_SCHEMA = pa.schema(
@@ -141,15 +136,32 @@ def _paragraph_table(documents: Sequence[Document]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=_PARAGRAPH_SCHEMA)
 
 
+def _first_of_each(documents: Sequence[Document]) -> list[Document]:
+    """The documents in order, less any whose document_id or (set_id, version) came before."""
+    seen_ids: set[str] = set()
+    seen_versions: set[tuple[str, int]] = set()
+    kept = []
+    for document in documents:
+        version = (document.set_id, document.version)
+        if document.document_id in seen_ids or version in seen_versions:
+            continue
+        seen_ids.add(document.document_id)
+        seen_versions.add(version)
+        kept.append(document)
+    return kept
+
+
 def write_documents(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> int:
     """Store documents with their paragraphs in one transaction; return paragraphs added.
 
     Documents already stored (same document_id, or same set_id and version) are left as they
     are, so writing a batch twice changes nothing, and a kill mid-batch leaves no half document.
+    Within the batch too, only the first document with a given document_id, or a given set_id
+    and version, is kept.
     """
     if not documents:
         return 0
-    unique = list({d.document_id: d for d in documents}.values())
+    unique = _first_of_each(documents)
     doc_table = _document_table(unique)
     par_table = _paragraph_table(unique)
     try:

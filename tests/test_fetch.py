@@ -7,9 +7,12 @@ fetching from a real HTTP server on 127.0.0.1 that speaks DailyMed v2.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import signal
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from typer.testing import CliRunner
 
 from adme import cache
 from adme.cli import app
+from adme.dailymed import DailyMedClient
 from adme.errors import AdmeError
 from adme.fetch import fetch_from_dailymed, fetch_from_path
 from adme.spl import parse_spl
@@ -299,6 +303,32 @@ def test_bad_files_are_rejected_one_line_each_and_stored_rows_survive(tmp_path):
     assert tables(db) == after  # same rejects are not recorded twice
 
 
+def test_version_beyond_integer_is_one_reject_and_the_good_files_are_stored(tmp_path):
+    # documents.version is an INTEGER: such a label once failed the whole batch (ArrowInvalid)
+    # and every re-run failed at the same file, storing nothing.
+    db, store = tmp_path / "adme.duckdb", tmp_path / "cache"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = sample_files(3)
+    for file in good:
+        (folder / file.name).write_bytes(file.read_bytes())
+    huge = relabelled(good[0].read_bytes(), seed=77)
+    huge = re.sub(rb'<versionNumber value="\d+"', b'<versionNumber value="99999999999"', huge)
+    (folder / "huge-version.xml").write_bytes(huge)
+    expected = expected_documents([f.read_bytes() for f in good])
+
+    for run in range(2):
+        summary = fetch_from_path(db, folder, store, progress=False, batch_size=10)
+        assert (summary.fetched, summary.skipped) == ((3, 0) if run == 0 else (0, 3))
+        (reject,) = summary.rejects
+        assert reject == (
+            str(folder / "huge-version.xml"),
+            "versionNumber 99999999999 out of range 0..2147483647",
+        )
+        assert stored_paragraph_counts(db) == expected
+    assert len(tables(db)["rejects"]) == 1
+
+
 def test_missing_path_and_empty_folder_are_one_line_errors(tmp_path):
     db = tmp_path / "adme.duckdb"
     missing = cli("--from", str(tmp_path / "nope"), "--db", str(db))
@@ -449,6 +479,85 @@ def test_all_versions_uses_history_and_zip_downloads(server, tmp_path, fixture_l
         rows = con.execute("SELECT version, sha256 FROM documents ORDER BY version").fetchall()
     by_version = {x.version: cache.sha256_of(x.xml) for x in fixture_labels if x.setid == INOMAX}
     assert rows == sorted(by_version.items())
+
+
+def moved_on(label, version: int) -> bytes:
+    """The XML of `label` as its next version: a new document id and versionNumber."""
+    xml = re.sub(
+        rb'(<document[^>]*>\s*<id root=")[^"]+', rb"\g<1>" + str(uuid.uuid4()).encode(), label.xml
+    )
+    return re.sub(rb'<versionNumber value="\d+"', b'<versionNumber value="%d"' % version, xml)
+
+
+def stored_versions(db: Path, setid: str) -> list[tuple[int, str, str]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(
+            "SELECT version, sha256, source FROM documents WHERE set_id = ? ORDER BY version",
+            [setid],
+        ).fetchall()
+
+
+def inomax_versions(fixture_labels) -> dict[int, bytes]:
+    return {x.version: x.xml for x in fixture_labels if x.setid == INOMAX}
+
+
+def test_label_updated_after_listing_is_cached_as_the_version_it_is(
+    server, tmp_path, fixture_labels
+):
+    # The listing says v14; by the time of the download spls/{SETID}.xml serves v15.
+    versions = inomax_versions(fixture_labels)
+    v15 = moved_on(next(x for x in fixture_labels if x.setid == INOMAX and x.version == 14), 15)
+    server.fail_always(API + f"spls/{INOMAX}.xml", Fault(200, body=v15))
+    db, store = tmp_path / "adme.duckdb", tmp_path / "cache"
+
+    first = api_fetch(server, db, store, setids=[INOMAX])
+    assert first.fetched == 1 and not first.rejects
+    assert [v for v, _, _ in stored_versions(db, INOMAX)] == [15]
+    assert cache.recall(store, f"{INOMAX}_v15") == v15
+    assert cache.recall(store, f"{INOMAX}_v14") is None  # v14 was never fetched
+
+    # --all-versions later: v14 (newest in the history) must not pass for stored; by its ZIP.
+    second = api_fetch(server, db, store, setids=[INOMAX], all_versions=True)
+    assert not second.rejects
+    client = DailyMedClient(server.base_url)
+    rows = stored_versions(db, INOMAX)
+    assert [(v, h) for v, h, _ in rows] == sorted(
+        [(v, cache.sha256_of(x)) for v, x in versions.items()] + [(15, cache.sha256_of(v15))]
+    )
+    assert {v: s for v, _, s in rows}[14].startswith(client.version_zip_url(INOMAX, 14) + "!")
+    assert cache.recall(store, f"{INOMAX}_v14") == versions[14]
+
+
+def test_all_versions_gets_the_listed_version_by_zip_when_the_xml_moved_on(
+    server, tmp_path, fixture_labels
+):
+    versions = inomax_versions(fixture_labels)
+    v15 = moved_on(next(x for x in fixture_labels if x.setid == INOMAX and x.version == 14), 15)
+    server.fail_always(API + f"spls/{INOMAX}.xml", Fault(200, body=v15))
+    db, store = tmp_path / "adme.duckdb", tmp_path / "cache"
+    summary = api_fetch(server, db, store, setids=[INOMAX], all_versions=True)
+    assert summary.fetched == len(versions) + 1 and not summary.rejects
+    assert [v for v, _, _ in stored_versions(db, INOMAX)] == sorted([*versions, 15])
+    assert server.count(GETFILE + "?type=zip") == len(versions)  # v14 too, by its ZIP
+    again = api_fetch(server, db, store, setids=[INOMAX], all_versions=True)
+    assert (again.fetched, again.skipped, again.rejected) == (0, len(versions), 0)
+
+
+def test_source_urls_are_escaped_and_an_odd_set_id_is_one_reject(fixture_labels, tmp_path):
+    # A listing row whose set id is not a UUID: once a crash ("not a valid cache key") that
+    # stopped the run, with the document source built unescaped beside the client's URLs.
+    normal = dataclasses.replace(fixture_labels[0], title="ZZQ tablets")
+    odd = dataclasses.replace(fixture_labels[1], setid="odd id/../1", title="ZZQ odd")
+    with FixtureServer([normal, odd]) as server:
+        db = tmp_path / "adme.duckdb"
+        summary = api_fetch(server, db, tmp_path / "cache", drug="zzq")
+        client = DailyMedClient(server.base_url)
+        assert summary.fetched == 1
+        assert summary.rejects == [
+            (client.spl_xml_url("odd id/../1"), "not a usable set id: 'odd id/../1'")
+        ]
+        assert summary.rejects[0][0] == server.base_url + "spls/odd%20id%2F..%2F1.xml"
+        assert stored_versions(db, normal.setid)[0][2] == client.spl_xml_url(normal.setid)
 
 
 @pytest.mark.parametrize(

@@ -345,6 +345,15 @@ BAD_INPUTS = {
     "no setId": (GOOD.replace(b"<setId", b"<otherId"), "missing setId"),
     "no versionNumber": (GOOD.replace(b"<versionNumber", b"<versionX"), "missing versionNumber"),
     "version not a number": (GOOD.replace(b'value="3"', b'value="three"'), "not a number"),
+    "version with digit separator": (GOOD.replace(b'value="3"', b'value="1_0"'), "not a number"),
+    "version beyond INTEGER": (
+        GOOD.replace(b'value="3"', b'value="99999999999"'),
+        "versionNumber 99999999999 out of range",
+    ),
+    "version negative": (
+        GOOD.replace(b'value="3"', b'value="-1"'),
+        "versionNumber -1 out of range",
+    ),
 }
 
 
@@ -394,6 +403,91 @@ def test_billion_laughs_is_refused_without_expanding():
     assert time.perf_counter() - started < 1.0
     assert "entities" in str(caught.value)
     assert "lollol" not in str(caught.value)
+
+
+def test_largest_integer_version_is_accepted_and_stored(tmp_path):
+    document = parse_spl(GOOD.replace(b'value="3"', b'value="2147483647"'), "big.xml")
+    assert document.version == 2**31 - 1
+    con = store.connect(tmp_path / "adme.duckdb")
+    store.write_documents(con, [document])
+    assert con.execute("SELECT version FROM documents").fetchall() == [(2**31 - 1,)]
+    con.close()
+
+
+@pytest.mark.parametrize(
+    "value", ["20231399", "20230230", "00000101", "2023-1-1", "+2023011", "2023"]
+)
+def test_effective_time_that_is_not_a_date_keeps_the_document_with_a_null_date(tmp_path, value):
+    # A bad date is no reason to lose a label's text: stored, with effective_date NULL.
+    document = parse_spl(spl_document(pk(paragraph("Text.")), effective_time=value), "d.xml")
+    assert document.effective_date is None
+    assert [p.text for p in document.paragraphs] == ["Text."]
+    con = store.connect(tmp_path / "adme.duckdb")
+    store.write_documents(con, [document])
+    assert con.execute("SELECT effective_date FROM documents").fetchall() == [(None,)]
+    con.close()
+
+
+def _xxe_prolog(target: str, encoding: str) -> str:
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?>\n'
+        f'<!DOCTYPE document [<!ENTITY xxe SYSTEM "file://{target}">]>\n'
+    )
+
+
+def _laughs_prolog(encoding: str) -> str:
+    entities = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)
+    ]
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?>\n<!DOCTYPE document [{"".join(entities)}]>\n'
+    )
+
+
+# How a label may be written in UTF-16 or UTF-32: with a byte order mark, or without one (then
+# the XML declaration names the encoding); none of them holds the bytes b"<!ENTITY".
+WIDE_ENCODINGS = {
+    "utf-16 (BOM, little-endian)": ("UTF-16", lambda text: text.encode("utf-16")),
+    "utf-16 (BOM, big-endian)": ("UTF-16", lambda text: b"\xfe\xff" + text.encode("utf-16-be")),
+    "utf-16le (no BOM)": ("UTF-16LE", lambda text: text.encode("utf-16-le")),
+    "utf-16be (no BOM)": ("UTF-16BE", lambda text: text.encode("utf-16-be")),
+    "utf-32 (BOM)": ("UTF-32", lambda text: text.encode("utf-32")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_ENCODINGS))
+def test_entities_in_wide_encodings_are_refused_like_utf8(tmp_path, name):
+    encoding, encode = WIDE_ENCODINGS[name]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-4711")
+    body = pk(paragraph("Leak: &xxe;"))
+    xxe_utf8 = spl_document(body, prolog=_xxe_prolog(secret, "UTF-8"))
+    xxe_wide = encode(spl_document(body, prolog=_xxe_prolog(secret, encoding)).decode())
+    assert b"<!ENTITY" not in xxe_wide
+    laughs_body = pk(paragraph("&lol9;"))
+    laughs_utf8 = spl_document(laughs_body, prolog=_laughs_prolog("UTF-8"))
+    laughs_wide = encode(spl_document(laughs_body, prolog=_laughs_prolog(encoding)).decode())
+    for utf8, wide in ((xxe_utf8, xxe_wide), (laughs_utf8, laughs_wide)):
+        faults = []
+        for data in (utf8, wide):
+            started = time.perf_counter()
+            with pytest.raises(SplError) as caught:
+                parse_spl(data, "evil.xml")
+            assert time.perf_counter() - started < 1.0
+            faults.append(str(caught.value))
+        assert (
+            faults[1]
+            == faults[0]
+            == "evil.xml: XML declares entities (<!ENTITY>): refused as unsafe"
+        )
+
+
+def test_a_valid_utf16_label_still_parses():
+    data = spl_document(
+        pk(paragraph("Half-life is 4 hours.")), prolog='<?xml version="1.0" encoding="UTF-16"?>\n'
+    )
+    document = parse_spl(data.decode().encode("utf-16"), "wide.xml")
+    assert [p.text for p in document.paragraphs] == ["Half-life is 4 hours."]
 
 
 def test_bad_input_leaves_stored_rows_unchanged(tmp_path):
