@@ -161,6 +161,27 @@ def fetch(
         raise typer.Exit(1)
 
 
+# --- merge ---
+@app.command(
+    help="Merge part DuckDB files into --db: documents, paragraphs, rejects and predictions. "
+    "Each part is attached read-only and copied in one transaction; rows already stored are "
+    "skipped, so merging again changes nothing. Splits, runs and metrics are per-experiment "
+    "and are NOT merged: make splits and train on the merged file.",
+    short_help="Merge part DuckDB files, each ingested by its own process, into --db.",
+)
+@one_line_errors
+def merge(
+    parts: list[Path] = typer.Argument(
+        ..., help="Part files to merge, each written by its own `adme fetch --db PART.duckdb`."
+    ),
+    db: Path = DB_OPTION,
+) -> None:
+    """Merge part DuckDB files into --db (splits, runs and metrics are not merged)."""
+    from adme.merge import merge_parts
+
+    typer.echo(merge_parts(db, parts).line())
+
+
 # --- split ---
 @app.command()
 @one_line_errors
