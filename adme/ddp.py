@@ -69,6 +69,24 @@ def barrier(workers: Workers) -> None:
         dist.barrier()
 
 
+def global_weighted_mean(loss: torch.Tensor, local_weight: torch.Tensor) -> torch.Tensor:
+    """Rescale this process's weighted-mean `loss` so DDP trains on the global batch's mean.
+
+    Each process's loss is sum(w * l) / (its own sum of w), and DDP averages the N processes'
+    gradients. Multiplying by N * (local sum of w) / (global sum of w), a constant (detached)
+    gathered from every process, makes that average the gradient of
+    sum(w * l) / sum(w) over the whole global batch: what one process computes. Without a
+    process group (one process) the loss is returned unchanged. Every process must call this
+    at the same step, as it does for every training batch.
+    """
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return loss
+    local = local_weight.detach().to(loss.dtype)
+    total = local.clone()
+    dist.all_reduce(total)
+    return loss * (local * dist.get_world_size() / total)
+
+
 def wrap(model: torch.nn.Module, workers: Workers, device: torch.device) -> torch.nn.Module:
     """The module to call in the training loop: DDP around `model` when distributed.
 

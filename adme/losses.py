@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adme import ddp
+
 
 def class_counts(labels: Sequence[int], num_classes: int) -> list[int]:
     """Number of samples of each class index: the counts the margins and weights below take."""
@@ -59,7 +61,10 @@ class LDAMLoss(nn.Module):
     """Cross-entropy on logits whose true-class entry is lowered by that class's LDAM margin.
 
     Only the true-class logit is shifted, then all logits are scaled by `s`. With `weight`, the
-    cross-entropy is class-weighted (the re-weighting of stage 1 and of DRW).
+    cross-entropy is class-weighted (the re-weighting of stage 1 and of DRW). Under DDP the
+    weighted mean is taken over the global batch, not each process's part of it (see
+    `ddp.global_weighted_mean`); the unweighted mean needs no correction, as every process
+    gets batches of the same size.
     """
 
     def __init__(
@@ -82,4 +87,5 @@ class LDAMLoss(nn.Module):
         true_class = F.one_hot(target, num_classes=logits.shape[-1]).to(logits.dtype)
         shifted = logits - true_class * margins.unsqueeze(1)
         weight = None if self.weight is None else self.weight.to(logits.dtype)
-        return F.cross_entropy(self.s * shifted, target, weight=weight)
+        loss = F.cross_entropy(self.s * shifted, target, weight=weight)
+        return loss if weight is None else ddp.global_weighted_mean(loss, weight[target].sum())

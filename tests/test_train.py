@@ -113,6 +113,36 @@ def one_step(model, tokenizer, texts, labels, stage) -> dict[str, torch.Tensor]:
     return before
 
 
+def global_batches(rows: int, processes: int, batch_size: int) -> list[list[int]]:
+    """The rows (by index) of each global batch: the processes' loaders' batches joined."""
+    loaders = [
+        make_loader(
+            [[1]] * rows,
+            list(range(rows)),  # the label is the row index
+            batch_size=batch_size,
+            seed=0,
+            pad_id=0,
+            device=CPU,
+            workers=ddp.Workers(rank=rank, world_size=processes),
+        )
+        for rank in range(processes)
+    ]
+    return [
+        sorted(row for batch in parts for row in batch["labels"].tolist())
+        for parts in zip(*loaders, strict=True)
+    ]
+
+
+def test_processes_share_out_the_global_batches_of_one_process():
+    assert global_batches(20, 2, 8) == global_batches(20, 1, 8)
+    # 21 rows do not divide by 2: the sampler repeats one row so each process gets 11; the last
+    # global batch (one process: 5 rows) then holds that row a second time, nothing else differs
+    one, two = global_batches(21, 1, 8), global_batches(21, 2, 8)
+    assert two[:-1] == one[:-1] and len(two[-1]) == len(one[-1]) + 1
+    (repeated,) = set(two[-1]) - set(one[-1])
+    assert repeated in one[0]
+
+
 def changed(model, before) -> set[str]:
     return {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
 
