@@ -213,6 +213,9 @@ def make_loader(
 
     The DistributedSampler is used for one process too (one replica): each process then gets
     an interleaved slice of the same permutation, so N processes see the same global batches.
+    Except one thing: when the train part does not divide by N, the sampler repeats up to N - 1
+    rows so every process gets as many (and takes as many steps); those repeats join the last
+    global batch of each epoch. Left as is: at most N - 1 extra samples an epoch, negligible.
     """
     if batch_size % workers.world_size:
         raise AdmeError(
