@@ -42,7 +42,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", type=Path, help="a trained classifier folder (default: build)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--workers", type=int, default=2, help="adme label tokeniser workers")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="adme label tokeniser workers (default: its own)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--hidden", type=int, default=256, help="small BERT hidden size")
     parser.add_argument("--layers", type=int, default=4, help="small BERT encoder layers")
