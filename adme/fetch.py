@@ -33,6 +33,7 @@ from adme.spl import Document, parse_spl
 
 BATCH_SIZE = 100
 DEFAULT_THREADS = min(4, os.cpu_count() or 1)
+PROCESS_CHUNK = 8  # labels per task sent to a parse process (see `_parse_in_process`)
 
 
 @dataclass
@@ -108,6 +109,19 @@ def _read_hash_and_parse(path: str) -> tuple[str | None, Document | str | None]:
     if digest in _stored_at_start:
         return digest, None
     return digest, parse_or_fault(data, path, digest)
+
+
+def _parse_in_process(tasks: list[str | tuple[bytes, str, str]]) -> list[tuple | Document | str]:
+    """Run in a parse process: one result per task, in order (a chunk of labels per call).
+
+    A task is a path (read, hashed and parsed here: `_read_hash_and_parse`) or the
+    (data, source, digest) of a label this process only parses (`parse_or_fault`). Several
+    labels per call spare the pool's per-call cost (pickling, its queues, one future each).
+    """
+    return [
+        _read_hash_and_parse(task) if isinstance(task, str) else parse_or_fault(*task)
+        for task in tasks
+    ]
 
 
 def _files_for_processes(files: list[Path]) -> Iterator[Path | sources.Item]:
@@ -356,10 +370,10 @@ def fetch_from_path(
                     ing.reject(item.source, item.reason)
                 else:
                     ing.add(item.source, item.data)
+        elif in_processes:
+            _ingest_in_processes(ing, pool, items, parse_workers * 8, PROCESS_CHUNK)
         else:
-            workers = parse_workers if parse_workers >= 2 else threads
-            in_threads = isinstance(pool, ThreadPoolExecutor)
-            _ingest_in_parallel(ing, pool, items, workers * 8, in_threads)
+            _ingest_in_parallel(ing, pool, items, threads * 8)
         return ing.summary
 
 
@@ -396,38 +410,22 @@ def _parse_pool(
 
 
 def _ingest_in_parallel(
-    ing: _Ingest,
-    pool: Executor,
-    items: Iterable[Path | sources.Item],
-    ahead: int,
-    in_threads: bool,
+    ing: _Ingest, pool: Executor, items: Iterable[sources.Item], ahead: int
 ) -> None:
-    """Parse on a pool while this thread reads the input, queues results and writes.
+    """Hash and parse on parse threads while this thread reads the input, queues and writes.
 
     Results are taken in input order with at most `ahead` labels in flight, so memory stays
     bounded and the stored rows are the same as a serial run's. Threads also hash (the stored
-    digests are read, not written, there); processes get the digest from this thread, or read
-    and hash themselves the XML files given as paths (see `_files_for_processes`).
+    digests are read, not written, there).
     """
     in_flight: deque = deque()
 
     def settle_oldest() -> None:
-        item, digest, future = in_flight.popleft()
+        item, future = in_flight.popleft()
         if future is None:
             ing.reject(item.source, item.reason)
             return
-        try:
-            result = future.result()
-        except BrokenProcessPool as exc:
-            source = item if isinstance(item, Path) else item.source
-            raise AdmeError(
-                f"{source}: a parser process died ({exc}); rerun with --parse-workers 0"
-            ) from exc
-        if isinstance(item, Path):
-            _settle_file(ing, str(item), *result)
-            return
-        if in_threads:
-            digest, result = result
+        digest, result = future.result()
         # Checked again here, in input order: the same bytes may come twice in one input.
         if not ing.is_stored(digest):
             if result is None:  # stored when the thread looked, so is_stored cannot be False
@@ -435,21 +433,87 @@ def _ingest_in_parallel(
             ing.accept(item.source, item.data, digest, result)
 
     for item in items:
-        if isinstance(item, Path):
-            in_flight.append((item, None, pool.submit(_read_hash_and_parse, str(item))))
-        elif isinstance(item, sources.Reject):
-            in_flight.append((item, None, None))
-        elif in_threads:
-            future = pool.submit(_hash_and_parse, item.data, item.source, ing.by_hash)
-            in_flight.append((item, None, future))
+        if isinstance(item, sources.Reject):
+            in_flight.append((item, None))
         else:
-            digest = cache.sha256_of(item.data)
-            if ing.is_stored(digest):
-                continue
-            future = pool.submit(parse_or_fault, item.data, item.source, digest)
-            in_flight.append((item, digest, future))
+            in_flight.append(
+                (item, pool.submit(_hash_and_parse, item.data, item.source, ing.by_hash))
+            )
         while len(in_flight) > ahead:
             settle_oldest()
+    while in_flight:
+        settle_oldest()
+
+
+def _ingest_in_processes(
+    ing: _Ingest,
+    pool: Executor,
+    items: Iterable[Path | sources.Item],
+    ahead: int,
+    chunk_size: int,
+) -> None:
+    """Parse in processes, `chunk_size` labels per task, while this thread reads and writes.
+
+    As `_ingest_in_parallel`: results are taken in input order with at most about `ahead`
+    labels in flight (plus the chunk being filled), so the stored rows are a serial run's.
+    XML files given as paths are read and hashed by the processes (`_files_for_processes`);
+    other labels are hashed here, and those already stored are not sent at all.
+    """
+    in_flight: deque = deque()  # (entries, future or None) per chunk, in input order
+    # The chunk being filled: (item, digest when hashed here, whether it is in `tasks`).
+    entries: list[tuple[Path | sources.Item, str | None, bool]] = []
+    tasks: list[str | tuple[bytes, str, str]] = []  # its labels for a process, in order
+    waiting = 0  # labels in in_flight
+
+    def submit() -> None:
+        nonlocal entries, tasks, waiting
+        in_flight.append((entries, pool.submit(_parse_in_process, tasks) if tasks else None))
+        waiting += len(entries)
+        entries, tasks = [], []
+
+    def settle_oldest() -> None:
+        nonlocal waiting
+        chunk, future = in_flight.popleft()
+        waiting -= len(chunk)
+        try:
+            results = iter(future.result() if future is not None else ())
+        except BrokenProcessPool as exc:
+            names = [str(item if isinstance(item, Path) else item.source) for item, *_ in chunk]
+            where = names[0] if len(names) == 1 else f"one of {names[0]} .. {names[-1]}"
+            raise AdmeError(
+                f"{where}: a parser process died ({exc}); rerun with --parse-workers 0"
+            ) from exc
+        for item, digest, sent in chunk:
+            if isinstance(item, Path):
+                _settle_file(ing, str(item), *next(results))
+            elif isinstance(item, sources.Reject):
+                ing.reject(item.source, item.reason)
+            elif not sent:  # already stored when it was read: skipped here, in input order
+                ing.skip(ing.by_hash[digest])
+            else:
+                result = next(results)
+                # Checked again in input order: the same bytes may come twice in one input.
+                if not ing.is_stored(digest):
+                    ing.accept(item.source, item.data, digest, result)
+
+    for item in items:
+        if isinstance(item, Path):
+            tasks.append(str(item))
+            entries.append((item, None, True))
+        elif isinstance(item, sources.Reject):
+            entries.append((item, None, False))
+        else:
+            digest = cache.sha256_of(item.data)
+            sent = digest not in ing.by_hash  # stored ones are not parsed again
+            if sent:
+                tasks.append((item.data, item.source, digest))
+            entries.append((item, digest, sent))
+        if len(entries) >= chunk_size:
+            submit()
+            while waiting > ahead:
+                settle_oldest()
+    if entries:
+        submit()
     while in_flight:
         settle_oldest()
 

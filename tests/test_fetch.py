@@ -221,6 +221,37 @@ def test_worker_processes_reading_files_skip_stored_and_duplicate_bytes(tmp_path
     assert again.document_ids == run.document_ids
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("keep_xml", [False, True])
+def test_worker_process_chunks_store_what_a_serial_run_stores(tmp_path, monkeypatch, keep_xml):
+    # Processes take labels in chunks (3 here): 11 labels, so the last chunk is short; a reject
+    # mid-chunk (a bad file, an unsafe ZIP member); the same bytes again in later chunks; ZIP
+    # members (hashed here) beside files the processes read. A re-run skips all of it in order.
+    monkeypatch.setattr("adme.fetch.PROCESS_CHUNK", 3)
+    a, b, c, d, e, f = (x.read_bytes() for x in sample_files(6))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, data in enumerate([a, b, c, d, b"<document", a, e, b]):
+        (folder / f"{i:02d}.xml").write_bytes(data)
+    with zipfile.ZipFile(folder / "08.zip", "w") as archive:
+        archive.writestr("c_again.xml", c)
+        archive.writestr("../unsafe.xml", d)
+        archive.writestr("f.xml", f)
+
+    def run(name: str, **options):
+        db = tmp_path / f"{name}.duckdb"
+        first = fetch_from_path(db, folder, tmp_path / name, False, keep_xml=keep_xml, **options)
+        again = fetch_from_path(db, folder, tmp_path / name, False, keep_xml=keep_xml, **options)
+        return first, again, tables(db)
+
+    serial, serial_again, serial_rows = run("serial", threads=1)
+    chunked, chunked_again, chunked_rows = run("chunked", parse_workers=2)
+    assert (serial.fetched, serial.skipped, serial.rejected) == (6, 3, 2)
+    assert (serial_again.fetched, serial_again.skipped) == (0, 9)
+    assert chunked_rows == serial_rows
+    assert (chunked, chunked_again) == (serial, serial_again)  # ids and rejects in input order
+
+
 def test_a_newer_version_is_added_beside_the_old_one(tmp_path):
     versions = sorted(sample_files(), key=lambda p: p.name)
     inomax = [p for p in versions if p.name.startswith(INOMAX)]
