@@ -85,7 +85,9 @@ def time_adme(model, sequences, labels, args, device) -> float:
         device=device,
         workers=workers,
     )
-    stage = Stage("bench", args.epochs, 5e-5, False, lambda _e: torch.nn.CrossEntropyLoss())
+    stage = Stage(
+        "bench", args.epochs, 5e-5, False, lambda _epoch, _epochs: torch.nn.CrossEntropyLoss()
+    )
     _sync(device)
     start = time.perf_counter()
     fit(model, loader, stage, device=device, workers=workers)

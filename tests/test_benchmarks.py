@@ -1,0 +1,79 @@
+"""Every benchmark script still runs, at toy size.
+
+The scripts are not tests, but they call the library directly; a signature change once broke
+benchmarks/train_step.py unnoticed. Running each in a subprocess on the shipped sample keeps
+them honest without timing anything.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE_SPL
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(*args: str, timeout: int = 300) -> str:
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PATH": ""},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_train_step_benchmark_prints_its_ratio(sample_db):
+    out = run_script(
+        "benchmarks/train_step.py",
+        *("--db", str(sample_db), "--limit", "32", "--hidden", "32", "--layers", "1"),
+        *("--repeats", "1", "--max-length", "32"),
+    )
+    assert "ratio adme / Trainer:" in out
+
+
+def test_label_benchmark_prints_its_ratio_and_agreement(tmp_path):
+    out = run_script(
+        "benchmarks/label.py",
+        *("--spl", str(ROOT / "data" / "new"), "--hidden", "32", "--layers", "1"),
+        *("--vocab", "500", "--max-length", "32"),
+    )
+    assert "speed-up" in out
+    assert "identical labels        1.0000" in out
+
+
+def test_extract_benchmark_prints_its_ratio(tmp_path):
+    out = run_script(
+        "benchmarks/extract.py",
+        str(ROOT / "data" / "new"),
+        *("--copies", "1", "--zip-mb", "1", "--threads", "1", "--parse-workers", "2"),
+    )
+    assert "ratio to bare parse" in out
+    assert "peak RSS" in out
+
+
+def test_coverage_benchmark_prints_recall_over_the_sample():
+    out = run_script(
+        "benchmarks/coverage.py", str(SAMPLE_SPL), str(ROOT / "tests/fixtures/openfda_sample.jsonl")
+    )
+    assert "recall" in out.lower()
+
+
+def test_results_table_trains_and_prints_every_method_and_split(
+    sample_db, tiny_model_dir, tmp_path
+):
+    out = run_script(
+        "benchmarks/results.py",
+        *("--db", str(sample_db), "--model", str(tiny_model_dir), "--methods", "tfidf,two-stage"),
+        *("--seeds", "7", "--epochs", "1", "--stage1-epochs", "1", "--max-length", "32"),
+        *("--output", str(tmp_path / "models")),
+    )
+    for row in ("results-natural | tfidf", "results-ratio0.1 | two-stage"):
+        assert row in out
