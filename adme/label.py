@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from adme.batches import length_sorted_batches
 from adme.device import autocast, pin_memory, resolve_device, to_device
 from adme.errors import AdmeError
 from adme.model_id import model_id as weights_model_id
+from adme.progress import step_bar
 
 FIVE_CLASSES = ("absorption", "distribution", "metabolism", "excretion", "other")
 BINARY_CLASSES = ("adme", "other")
@@ -401,7 +402,9 @@ def _label_paragraphs(
     progress: bool,
 ) -> Counter:
     per_class: Counter = Counter()
-    with _progress_bar(progress, len(paragraph_ids), classifier.model_id) as advance:
+    bar = step_bar(progress and bool(paragraph_ids))
+    with bar:
+        task = bar.add_task(f"labelling with {classifier.model_id}", total=len(paragraph_ids))
         for start in range(0, len(paragraph_ids), READ_EVERY):
             ids = paragraph_ids[start : start + READ_EVERY]
             texts = _paragraph_texts(con, ids)
@@ -413,7 +416,7 @@ def _label_paragraphs(
                 if len(pending) >= WRITE_EVERY:
                     per_class += write_predictions(con, classifier.model_id, pending, relabel)
                     pending = []
-                advance(len(indices))
+                bar.advance(task, len(indices))
             per_class += write_predictions(con, classifier.model_id, pending, relabel)
     return per_class
 
@@ -453,35 +456,3 @@ def write_predictions(
     finally:
         con.unregister("incoming_predictions")
     return Counter(p.label for _, p in rows)
-
-
-class _progress_bar:
-    """`with _progress_bar(on, total, name) as advance: advance(n)`; silent when off."""
-
-    def __init__(self, enabled: bool, total: int, description: str):
-        self.progress = None
-        if enabled and total:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            self.task = self.progress.add_task(f"labelling with {description}", total=total)
-
-    def __enter__(self) -> Callable[[int], None]:
-        if self.progress is None:
-            return lambda n: None
-        self.progress.start()
-        return lambda n: self.progress.advance(self.task, n)
-
-    def __exit__(self, *exc_info) -> None:
-        if self.progress is not None:
-            self.progress.stop()

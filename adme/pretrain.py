@@ -34,6 +34,7 @@ from transformers import (
 from adme import device as devices
 from adme import store
 from adme.errors import AdmeError
+from adme.progress import step_bar
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PREFIX = "##"  # marks a WordPiece that continues a word
@@ -300,7 +301,7 @@ def train_masked_lm(
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * total), total)
     scaler = devices.grad_scaler(device)
     step, epoch_losses = 0, []
-    bar = _progress(progress)
+    bar = step_bar(progress)
     with bar:
         task = bar.add_task("pre-training", total=total)
         for epoch in range(epochs):
@@ -330,19 +331,6 @@ def train_masked_lm(
             if step >= total:
                 break
     return step, epoch_losses
-
-
-def _progress(enabled: bool):
-    """A rich progress bar for the training steps (disabled: draws nothing)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
 
 
 def model_card(summary: PretrainSummary, params: dict) -> str:
