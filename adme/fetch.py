@@ -44,15 +44,19 @@ class FetchSummary:
     skipped: int = 0
     rejected: int = 0
     paragraphs_added: int = 0
+    products_filled: int = 0  # stored documents whose products were read on this run
     document_ids: list[str] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)
 
     def line(self) -> str:
         """One-line summary printed at the end of `adme fetch`."""
-        return (
+        line = (
             f"fetched {self.fetched}, skipped {self.skipped} already stored, "
             f"rejected {self.rejected}, paragraphs added {self.paragraphs_added}"
         )
+        if self.products_filled:
+            line += f", products read for {self.products_filled} stored documents"
+        return line
 
 
 def parse_or_fault(data: bytes, source: str, sha256: str | None = None) -> Document | str:
@@ -191,11 +195,17 @@ class _Ingest:
         self.keep_xml = keep_xml
         self.progress = progress
         self.batch_size = max(1, batch_size)
-        self.by_hash = store.document_ids_by_hash(con)
+        # Documents stored before adme read products are parsed again when met, to fill in
+        # their products (store.fill_products); so their digests do not count as stored.
+        self.unscanned = store.documents_without_products(con)
+        self.by_hash = {
+            h: d for h, d in store.document_ids_by_hash(con).items() if d not in self.unscanned
+        }
         self.by_version = store.document_ids_by_version(con)
         self.old_rejects = store.stored_rejects(con)
         self.summary = FetchSummary()
         self.batch: list[Document] = []
+        self.backfill: list[Document] = []  # stored documents whose products to fill in
         self.pending_rejects: list[tuple[str, str]] = []
         self._seen_ids: set[str] = set()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adme-writer")
@@ -249,7 +259,13 @@ class _Ingest:
             return
         known = self.by_version.get((parsed.set_id, parsed.version))
         if known is not None:
+            if known in self.unscanned and known == parsed.document_id:
+                self.unscanned.discard(known)
+                self.by_hash[digest] = known
+                self.backfill.append(parsed)
             self.skip(known)
+            if len(self.backfill) >= self.batch_size:
+                self.flush()
             return
         document = parsed if parsed.sha256 == digest else replace(parsed, sha256=digest)
         if self.keep_xml:
@@ -272,8 +288,9 @@ class _Ingest:
         self._wait_for_commit()
         batch, rejects, cache_writes = self.batch, self.pending_rejects, self._cache_writes
         self.batch, self.pending_rejects, self._cache_writes = [], [], []
-        if batch or rejects:
-            self._commit = self._writer.submit(self._write, batch, rejects, cache_writes)
+        backfill, self.backfill = self.backfill, []
+        if batch or rejects or backfill:
+            self._commit = self._writer.submit(self._write, batch, rejects, cache_writes, backfill)
         if wait:
             self._wait_for_commit()
 
@@ -283,12 +300,18 @@ class _Ingest:
             commit.result()
 
     def _write(
-        self, batch: list[Document], rejects: list[tuple[str, str]], cache_writes: list[Future]
+        self,
+        batch: list[Document],
+        rejects: list[tuple[str, str]],
+        cache_writes: list[Future],
+        backfill: list[Document] = (),
     ) -> None:
         for write in cache_writes:
             write.result()  # already run (same thread, queued earlier); re-raises a failure
         if batch:
             self.summary.paragraphs_added += store.write_documents(self.con, batch)
+        if backfill:
+            self.summary.products_filled += store.fill_products(self.con, backfill)
         if rejects:
             store.record_rejects(self.con, rejects)
         self.progress.committed(self.summary)

@@ -116,6 +116,9 @@ def _merge_one(
                 in_part = _count(con, f"SELECT count(*) FROM {ALIAS}.documents")
                 added = _count(con, steps["documents"])
                 paragraphs = _count(con, steps["paragraphs"])
+                if "products" in tables and "ingredients" in tables:
+                    con.execute(steps["products"])
+                    con.execute(steps["ingredients"])
                 rejects = _count(con, steps["rejects"])
                 predictions = _count(con, steps["predictions"]) if "predictions" in tables else 0
                 con.execute(steps["cleanup"])
@@ -130,7 +133,8 @@ def _merge_one(
 
 
 def merge_parts(db_path: str | Path, parts: Sequence[str | Path]) -> MergeSummary:
-    """Copy the documents, paragraphs, rejects and predictions of each part into `db_path`.
+    """Copy the documents (products included), paragraphs, rejects and predictions of each
+    part into `db_path`.
 
     One transaction per part; rows already stored are skipped (documents by document_id or
     set_id + version, with their paragraphs; predictions by paragraph_id + model_id; rejects

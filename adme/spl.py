@@ -22,6 +22,7 @@ from lxml import etree
 
 from adme import rules
 from adme.errors import SplError
+from adme.products import Product, parse_products
 
 PK_CODE = "43682-4"
 CLINICAL_PHARMACOLOGY_CODE = "34090-1"
@@ -76,6 +77,7 @@ class Document:
     sha256: str
     pk_found: str | None  # how 43682-4 was found; None when the label has none
     paragraphs: tuple[Paragraph, ...]
+    products: tuple[Product, ...] = ()  # what the label covers (adme/products.py)
 
 
 def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
@@ -88,6 +90,7 @@ def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
     """
     root = parse_xml(data, source)
     header = _header(root, source)
+    products = parse_products(root)  # before extraction, which may edit the PK sections
     found = find_pk_sections(root)
     paragraphs = extract_paragraphs(found.sections, found.root_title) if found else ()
     return Document(
@@ -96,6 +99,7 @@ def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
         sha256=sha256 or hashlib.sha256(data).hexdigest(),
         pk_found=found.how if found else None,
         paragraphs=paragraphs,
+        products=products,
     )
 
 

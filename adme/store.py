@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from adme import products
 from adme.errors import AdmeError
 from adme.spl import Document
 
@@ -91,6 +92,7 @@ _DOCUMENT_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("sha256", pa.string()),
         ("pk_found", pa.string()),
+        ("products_found", pa.int32()),
     ]
 )
 _PARAGRAPH_SCHEMA = pa.schema(
@@ -113,7 +115,9 @@ _PARAGRAPH_SCHEMA = pa.schema(
 
 def _document_table(documents: Sequence[Document]) -> pa.Table:
     # Built column by column: much cheaper than a list of row dicts (`Table.from_pylist`).
-    columns = {name: [getattr(d, name) for d in documents] for name in _DOCUMENT_SCHEMA.names}
+    names = [name for name in _DOCUMENT_SCHEMA.names if name != "products_found"]
+    columns = {name: [getattr(d, name) for d in documents] for name in names}
+    columns["products_found"] = [len(d.products) for d in documents]
     return pa.Table.from_pydict(columns, schema=_DOCUMENT_SCHEMA)
 
 
@@ -191,10 +195,76 @@ def write_documents(con: duckdb.DuckDBPyConnection, documents: Sequence[Document
                     "WHERE document_id IN (SELECT document_id FROM new_ids)"
                 ).fetchone()[0]
                 con.unregister("new_ids")
+                new = set(new_ids)
+                _insert_products(con, [d for d in unique if d.document_id in new])
     finally:
         con.unregister("incoming_documents")
         con.unregister("incoming_paragraphs")
     return int(added)
+
+
+def _insert_products(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> None:
+    """Append the `products` and `ingredients` rows of documents (inside the caller's BEGIN)."""
+    tables = (
+        ("products", products.product_table(documents)),
+        ("ingredients", products.ingredient_table(documents)),
+    )
+    for name, table in tables:
+        if table.num_rows:
+            con.register("incoming_rows", table)
+            try:
+                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM incoming_rows")
+            finally:
+                con.unregister("incoming_rows")
+
+
+def fill_products(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> int:
+    """Store the products of documents stored before adme read products; return how many
+    documents were filled in.
+
+    Only documents whose `products_found` is NULL are touched (their paragraphs, predictions
+    and other columns stay as they are), so running it twice changes nothing.
+    """
+    if not documents:
+        return 0
+    ids = [d.document_id for d in _first_of_each(documents)]
+    with transaction(con):
+        con.register("fill_ids", pa.table({"document_id": ids}))
+        try:
+            todo = {
+                r[0]
+                for r in con.execute(
+                    "SELECT document_id FROM documents WHERE products_found IS NULL "
+                    "AND document_id IN (SELECT document_id FROM fill_ids)"
+                ).fetchall()
+            }
+        finally:
+            con.unregister("fill_ids")
+        chosen = [d for d in _first_of_each(documents) if d.document_id in todo]
+        if not chosen:
+            return 0
+        counts = pa.table(
+            {
+                "document_id": [d.document_id for d in chosen],
+                "n": pa.array([len(d.products) for d in chosen], pa.int32()),
+            }
+        )
+        con.register("fill_counts", counts)
+        try:
+            con.execute(
+                "DELETE FROM ingredients WHERE document_id IN (SELECT document_id FROM fill_counts)"
+            )
+            con.execute(
+                "DELETE FROM products WHERE document_id IN (SELECT document_id FROM fill_counts)"
+            )
+            _insert_products(con, chosen)
+            con.execute(
+                "UPDATE documents SET products_found = c.n FROM fill_counts c "
+                "WHERE documents.document_id = c.document_id"
+            )
+        finally:
+            con.unregister("fill_counts")
+    return len(chosen)
 
 
 def record_rejects(con: duckdb.DuckDBPyConnection, rejects: Iterable[tuple[str, str]]) -> None:
@@ -207,6 +277,12 @@ def record_rejects(con: duckdb.DuckDBPyConnection, rejects: Iterable[tuple[str, 
 def document_ids_by_hash(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """sha256 of raw XML -> document_id, so a re-fed file is skipped unparsed yet reported."""
     return dict(con.execute("SELECT sha256, document_id FROM documents").fetchall())
+
+
+def documents_without_products(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """document_ids stored before adme read products (`products_found` NULL)."""
+    rows = con.execute("SELECT document_id FROM documents WHERE products_found IS NULL")
+    return {r[0] for r in rows.fetchall()}
 
 
 def document_ids_by_version(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], str]:

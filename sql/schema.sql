@@ -39,6 +39,41 @@ CREATE TABLE IF NOT EXISTS rejects (
     rejected_at TIMESTAMP DEFAULT current_timestamp
 );
 
+-- Products each document version covers (adme/products.py: subject/manufacturedProduct).
+-- documents.products_found is how many were read; NULL for documents stored before adme read
+-- products: rerunning `adme fetch --from` on the same input, or `adme fetch --reparse` (from
+-- the cache), fills them in without touching paragraphs or predictions.
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS products_found INTEGER;
+
+CREATE TABLE IF NOT EXISTS products (
+    document_id        VARCHAR NOT NULL,
+    set_id             VARCHAR NOT NULL,
+    product_ordinal    INTEGER NOT NULL,  -- position among the document's products, from 1
+    name               VARCHAR,           -- proprietary name, e.g. LIPITOR
+    generic_name       VARCHAR,           -- asEntityWithGeneric/genericMedicine/name
+    dosage_form        VARCHAR,           -- formCode/@displayName, e.g. TABLET, FILM COATED
+    route              VARCHAR,           -- routeCode/@displayName, e.g. ORAL
+    marketing_category VARCHAR,           -- approval/code/@displayName: NDA, ANDA, BLA, ...
+    application_number VARCHAR,           -- approval/id/@extension, e.g. NDA020702
+    labeler            VARCHAR,           -- author/.../representedOrganization/name
+    ndc_product_codes  VARCHAR[],         -- NDC product code, then a kit's parts' codes
+    PRIMARY KEY (document_id, product_ordinal)
+);
+
+CREATE TABLE IF NOT EXISTS ingredients (
+    document_id        VARCHAR NOT NULL,
+    product_ordinal    INTEGER NOT NULL,
+    ingredient_ordinal INTEGER NOT NULL,  -- position within the product (kit parts' follow)
+    name               VARCHAR,           -- ingredientSubstance/name
+    unii               VARCHAR,           -- ingredientSubstance/code: FDA UNII
+    role               VARCHAR NOT NULL,  -- active | inactive | other
+    class_code         VARCHAR,           -- ACTIB | ACTIM | ACTIR | IACT | ... as written
+    strength           VARCHAR,           -- quantity, e.g. '500 mg' or '100 mg/5 mL'
+    moiety_name        VARCHAR,           -- active moiety, e.g. naproxen for naproxen sodium
+    moiety_unii        VARCHAR,
+    PRIMARY KEY (document_id, product_ordinal, ingredient_ordinal)
+);
+
 -- Newest version of each set_id.
 CREATE OR REPLACE VIEW latest_documents AS
 SELECT * FROM documents

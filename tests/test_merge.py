@@ -21,7 +21,10 @@ from adme.merge import attach_statement, merge_parts
 from tests.conftest import SAMPLE_SPL
 
 # Every column but fetched_at (time of ingest) and source (path of the part's input folder).
-DOC_COLUMNS = "document_id, set_id, version, effective_date, title, doc_type, sha256, pk_found"
+DOC_COLUMNS = (
+    "document_id, set_id, version, effective_date, title, doc_type, sha256, pk_found, "
+    "products_found"
+)
 SHARED = "stored in both parts"
 
 
@@ -40,6 +43,8 @@ def _snapshot(db: Path) -> dict[str, list[tuple]]:
         "paragraphs": _rows(db, "SELECT * FROM paragraphs"),
         "rejects": _rows(db, "SELECT source, reason FROM rejects"),
         "predictions": _rows(db, "SELECT paragraph_id, model_id, label FROM predictions"),
+        "products": _rows(db, "SELECT * FROM products"),
+        "ingredients": _rows(db, "SELECT * FROM ingredients"),
     }
 
 
@@ -91,6 +96,8 @@ def test_merge_equals_single_ingest(parts, main_db):
     merged = _snapshot(main_db)
     assert merged["documents"] == whole["documents"]
     assert merged["paragraphs"] == whole["paragraphs"]
+    assert merged["products"] == whole["products"] and merged["products"]
+    assert merged["ingredients"] == whole["ingredients"]
     assert merged["rejects"] == [("bad.xml", "not SPL"), ("bad.xml", SHARED)]
     assert len(merged["predictions"]) == 1
     n_docs = len(whole["documents"])
@@ -195,9 +202,16 @@ def test_part_without_predictions_table(parts, tmp_path, main_db):
     old = tmp_path / "old.duckdb"
     con = duckdb.connect(str(old))
     con.execute(attach_statement(parts["part2"]))
-    for table in ("documents", "paragraphs", "rejects"):
+    con.execute(
+        "CREATE TABLE documents AS SELECT * EXCLUDE (products_found) FROM adme_part.documents"
+    )
+    for table in ("paragraphs", "rejects"):
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM adme_part.{table}")
     con.execute("DETACH adme_part")
     con.close()
     summary = merge_parts(main_db, [old])
     assert summary.documents_added > 0 and summary.predictions_added == 0
+    # Nor products: its documents wait for `adme fetch --reparse` / a rerun to read them.
+    unread = _rows(main_db, "SELECT count(*) FROM documents WHERE products_found IS NULL")
+    assert unread == [(summary.documents_added,)]
+    assert _rows(main_db, "SELECT count(*) FROM products") == [(0,)]

@@ -24,6 +24,18 @@ SELECT p.* FROM adme_part.paragraphs p
 WHERE p.document_id IN (SELECT document_id FROM merge_new_documents)
   AND NOT EXISTS (SELECT 1 FROM paragraphs m WHERE m.paragraph_id = p.paragraph_id);
 
+-- step: products
+-- Only when the part has the table (parts written before adme read products lack it: their
+-- documents keep products_found NULL until `adme fetch --reparse`); only for added documents.
+INSERT INTO products BY NAME
+SELECT p.* FROM adme_part.products p
+WHERE p.document_id IN (SELECT document_id FROM merge_new_documents);
+
+-- step: ingredients
+INSERT INTO ingredients BY NAME
+SELECT i.* FROM adme_part.ingredients i
+WHERE i.document_id IN (SELECT document_id FROM merge_new_documents);
+
 -- step: rejects
 -- One row per (source, reason), the earliest time it was seen.
 INSERT INTO rejects BY NAME

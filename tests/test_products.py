@@ -1,0 +1,244 @@
+"""Products and ingredients read from real labels (data/spl/), stored and backfilled."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from adme import store
+from adme.fetch import fetch_from_path
+from adme.products import parse_products
+from adme.spl import parse_spl, parse_xml
+from tests.conftest import ROOT, SAMPLE_SPL
+
+LIPITOR = SAMPLE_SPL / "c6e131fe-e7df-4876-83f7-9156fc4e8228_v11.xml"  # NDA, 4 strengths
+HUMIRA = SAMPLE_SPL / "608d4f0d-b19f-46d3-749a-7159aa5f933d_v1560.xml"  # BLA, kits
+IBUPROFEN_SUSPENSION = SAMPLE_SPL / "07f01136-4649-4c5d-93c5-a8a7dbced9a1_v1.xml"  # ANDA
+OLD_MARKUP = SAMPLE_SPL / "99EB1A81-8472-4CFB-BAD8-739636AB5BEC_v1.xml"  # manufacturedMedicine
+NOT_A_LABEL = SAMPLE_SPL / "3e08de72-c32e-42a8-840e-1aaa4a01ffde_v1.xml"  # no products
+
+
+def _products(path: Path):
+    return parse_products(parse_xml(path.read_bytes(), str(path)))
+
+
+def test_nda_label_every_product_field():
+    products = _products(LIPITOR)
+    assert [p.ordinal for p in products] == [1, 2, 3, 4]
+    first = products[0]
+    assert first.name == "Lipitor"
+    assert first.generic_name == "atorvastatin calcium"
+    assert first.dosage_form == "TABLET, FILM COATED"
+    assert first.route == "ORAL"
+    assert first.marketing_category == "NDA"
+    assert first.application_number == "NDA020702"
+    assert first.labeler == "Parke-Davis Div of Pfizer Inc"
+    assert [p.ndc_product_codes for p in products] == [
+        ("0071-0155",),
+        ("0071-0156",),
+        ("0071-0157",),
+        ("0071-0158",),
+    ]
+    active = [i for p in products for i in p.ingredients if i.role == "active"]
+    assert [i.strength for i in active] == ["10 mg", "20 mg", "40 mg", "80 mg"]
+    assert {(i.name, i.unii, i.class_code, i.moiety_name, i.moiety_unii) for i in active} == {
+        ("ATORVASTATIN CALCIUM TRIHYDRATE", "48A5M73Z4Q", "ACTIM", "ATORVASTATIN", "A0JWA85V8F")
+    }
+    inactive = [i for i in products[0].ingredients if i.role == "inactive"]
+    assert inactive[0].name == "CALCIUM CARBONATE" and inactive[0].unii == "H0G9379FGK"
+    assert inactive[0].class_code == "IACT" and inactive[0].strength is None
+
+
+def test_anda_label_with_strength_per_volume():
+    (product,) = _products(IBUPROFEN_SUSPENSION)
+    assert (product.name, product.generic_name, product.dosage_form, product.route) == (
+        "Ibuprofen",
+        "Ibuprofen",
+        "SUSPENSION",
+        "ORAL",
+    )
+    assert (product.marketing_category, product.application_number) == ("ANDA", "ANDA076925")
+    assert product.labeler == "Rebel Distributors Corp"
+    assert product.ndc_product_codes == ("21695-420",)
+    (active,) = [i for i in product.ingredients if i.role == "active"]
+    assert (active.name, active.unii, active.class_code, active.strength) == (
+        "Ibuprofen",
+        "WK2XYI10QM",
+        "ACTIB",
+        "100 mg/5 mL",
+    )
+
+
+def test_bla_label_with_kits():
+    products = _products(HUMIRA)
+    assert [p.dosage_form for p in products] == ["KIT", "KIT", "KIT", "INJECTION, SOLUTION"]
+    assert {(p.marketing_category, p.application_number) for p in products} == {
+        ("BLA", "BLA125057")
+    }
+    kit = products[0]
+    assert (kit.name, kit.generic_name, kit.labeler) == ("Humira", "Adalimumab", "AbbVie Inc.")
+    assert kit.route == "SUBCUTANEOUS, TOPICAL"  # the kit's parts' routes
+    assert kit.ndc_product_codes == ("0074-3799",)
+    # A kit's ingredients are its parts' (the syringe's adalimumab, the pad's alcohol).
+    names = {(i.name, i.role, i.strength) for i in kit.ingredients}
+    assert ("ADALIMUMAB", "active", "40 mg/0.8 mL") in names
+    assert any(name == "ISOPROPYL ALCOHOL" for name, _, _ in names)
+
+
+def test_pre_2009_markup_without_approval():
+    products = _products(OLD_MARKUP)
+    assert [p.ndc_product_codes for p in products] == [
+        ("20091-531",),
+        ("20091-533",),
+        ("20091-535",),
+    ]
+    first = products[0]
+    assert (first.name, first.dosage_form, first.route) == (
+        "Metformin Hydrochloride",
+        "TABLET, FILM COATED",
+        "ORAL",
+    )
+    assert first.marketing_category is None and first.application_number is None
+    assert first.labeler == "Provident Pharmaceutical, Inc"
+    active = [i for i in first.ingredients if i.role == "active"]
+    assert [(i.name, i.unii, i.strength, i.moiety_name) for i in active] == [
+        ("metformin hydrochloride", "786Z46389E", "500 mg", "metformin")
+    ]
+    assert sum(i.role == "inactive" for i in first.ingredients) == 10
+
+
+def test_document_that_is_not_a_label_has_no_products():
+    assert _products(NOT_A_LABEL) == ()
+    assert parse_spl(NOT_A_LABEL.read_bytes(), str(NOT_A_LABEL)).products == ()
+
+
+def _rows(db: Path, sql: str, params=()) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def test_fetch_stores_products_and_ingredients(sample_db):
+    rows = _rows(
+        sample_db,
+        "SELECT p.product_ordinal, p.name, p.marketing_category, p.application_number, "
+        "p.ndc_product_codes, i.strength FROM products p JOIN documents d USING (document_id) "
+        "JOIN ingredients i ON i.document_id = p.document_id "
+        "AND i.product_ordinal = p.product_ordinal AND i.role = 'active' "
+        "WHERE d.set_id = 'c6e131fe-e7df-4876-83f7-9156fc4e8228' ORDER BY 1",
+    )
+    assert rows[0] == (1, "Lipitor", "NDA", "NDA020702", ["0071-0155"], "10 mg")
+    assert len(rows) == 4
+    counts = dict(
+        _rows(
+            sample_db,
+            "SELECT regexp_extract(source, '[^/]+$'), products_found FROM documents",
+        )
+    )
+    assert counts[LIPITOR.name] == 4 and counts[NOT_A_LABEL.name] == 0
+    assert None not in counts.values()
+    every = _rows(sample_db, "SELECT count(*) FROM products")[0][0]
+    assert every == sum(counts.values())
+
+
+# A database written by adme before products existed: the schema and writer of that code,
+# reproduced by dropping what it lacked.
+def _as_before_products(db: Path) -> None:
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("DROP TABLE products")
+        con.execute("DROP TABLE ingredients")
+        con.execute("DROP VIEW latest_documents")
+        con.execute("ALTER TABLE documents DROP COLUMN products_found")
+        con.execute(
+            "INSERT INTO predictions (paragraph_id, model_id, label, confidence, probs) "
+            "SELECT paragraph_id, 'm@1', 'absorption', 0.9, MAP {'absorption': 0.9} "
+            "FROM paragraphs"
+        )
+    finally:
+        con.close()
+
+
+def _snapshot(db: Path) -> dict:
+    return {
+        "paragraphs": sorted(_rows(db, "SELECT * FROM paragraphs")),
+        "predictions": sorted(_rows(db, "SELECT paragraph_id, model_id, label FROM predictions")),
+        "documents": sorted(
+            _rows(db, "SELECT document_id, set_id, version, title, sha256 FROM documents")
+        ),
+    }
+
+
+def test_rerun_fills_products_of_old_database_keeping_predictions(sample_db, tmp_path):
+    expected_products = sorted(_rows(sample_db, "SELECT * FROM products"))
+    expected_ingredients = sorted(_rows(sample_db, "SELECT * FROM ingredients"))
+    _as_before_products(sample_db)
+    before = _snapshot(sample_db)
+    assert before["predictions"]
+
+    summary = fetch_from_path(sample_db, SAMPLE_SPL, tmp_path / "cache", progress=False)
+    assert summary.fetched == 0 and summary.paragraphs_added == 0
+    assert summary.products_filled == len(before["documents"])
+    assert "products read for" in summary.line()
+    assert _snapshot(sample_db) == before
+    assert sorted(_rows(sample_db, "SELECT * FROM products")) == expected_products
+    assert sorted(_rows(sample_db, "SELECT * FROM ingredients")) == expected_ingredients
+
+    again = fetch_from_path(sample_db, SAMPLE_SPL, tmp_path / "cache", progress=False)
+    assert again.products_filled == 0 and again.skipped == summary.skipped
+    assert sorted(_rows(sample_db, "SELECT * FROM products")) == expected_products
+
+
+def test_rerun_in_parse_processes_fills_products_too(sample_db, tmp_path):
+    expected = sorted(_rows(sample_db, "SELECT * FROM ingredients"))
+    _as_before_products(sample_db)
+    summary = fetch_from_path(
+        sample_db, SAMPLE_SPL, tmp_path / "cache", progress=False, parse_workers=2
+    )
+    assert summary.products_filled > 0
+    assert sorted(_rows(sample_db, "SELECT * FROM ingredients")) == expected
+
+
+def test_fill_products_touches_only_documents_never_read(sample_db):
+    document = parse_spl(LIPITOR.read_bytes(), str(LIPITOR))
+    con = store.connect(sample_db)
+    try:
+        assert store.fill_products(con, [document]) == 0  # already read at ingest
+        assert store.documents_without_products(con) == set()
+    finally:
+        con.close()
+
+
+def test_old_database_gains_tables_on_open(sample_db):
+    _as_before_products(sample_db)
+    con = store.connect(sample_db)
+    try:
+        missing = store.documents_without_products(con)
+        assert len(missing) == con.execute("SELECT count(*) FROM documents").fetchone()[0]
+        assert con.execute("SELECT count(*) FROM products").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("flag", ["--no-progress"])
+def test_cli_rerun_prints_products_filled(sample_db, tmp_path, flag):
+    _as_before_products(sample_db)
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for path in (LIPITOR, NOT_A_LABEL):
+        shutil.copy(path, folder / path.name)
+    done = subprocess.run(
+        [sys.executable, "-m", "adme.cli", "fetch", "--from", str(folder), "--db", str(sample_db),
+         "--cache", str(tmp_path / "cache"), flag],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "skipped 2 already stored" in done.stdout
+    assert "products read for 2 stored documents" in done.stdout
