@@ -544,6 +544,58 @@ def plot(
     typer.echo(f"wrote {path}")
 
 
+# --- review ---
+review_app = typer.Typer(
+    help="Human reviews of paragraph labels: import a CSV/JSONL of answers, export them.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("import")
+@one_line_errors
+def review_import(
+    file: Path = typer.Argument(
+        ...,
+        help="CSV or JSONL with a `label` column: a review_queue / disagreements export filled "
+        "in, a gold-style file (text_hash, text, label) or an `adme review export`. Rows match "
+        "by paragraph_id, else text_hash, else normalised text; blank labels are skipped.",
+    ),
+    db: Path = DB_OPTION,
+    reviewer: str = typer.Option(
+        None, "--reviewer", help="Name for rows without a reviewer column (default: login name)."
+    ),
+) -> None:
+    """Store reviewed labels from a file; refused rows go to stderr by line number, exit 1."""
+    from adme.reviews import import_reviews
+
+    summary = import_reviews(db, file, reviewer)
+    for line in summary.refusal_lines():
+        typer.echo(line, err=True)
+    typer.echo(summary.line())
+    if summary.refused:
+        raise typer.Exit(1)
+
+
+@review_app.command("export")
+@one_line_errors
+def review_export(
+    db: Path = DB_OPTION,
+    output: Path = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
+    fmt: str = typer.Option(
+        None, "--format", "-f", help="csv or jsonl (default: from --output's suffix, else csv)."
+    ),
+    all_rows: bool = typer.Option(
+        False, "--all", help="Every review row ever recorded, undos included (the audit trail)."
+    ),
+) -> None:
+    """Write the reviewed labels in force (one per text) as CSV or JSONL."""
+    from adme.reviews import export_reviews
+
+    text = export_reviews(db, output, fmt, all_rows=all_rows)
+    typer.echo(text, nl=output is not None)
+
+
 # --- serve ---
 @app.command()
 @one_line_errors

@@ -137,3 +137,37 @@ CREATE TABLE IF NOT EXISTS predictions (
     created_at   TIMESTAMP DEFAULT current_timestamp,
     PRIMARY KEY (paragraph_id, model_id)
 );
+
+-- Human reviews of paragraph labels (adme review import, the review page of adme serve).
+-- Append-only, an audit trail: a correction is a new row, an undo is a row that retracts an
+-- earlier one (label NULL, retracts = its review_id); no row is ever updated or deleted.
+-- A review labels the TEXT (text_hash), so it holds for every copy of that text.
+CREATE SEQUENCE IF NOT EXISTS review_ids;
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id    BIGINT PRIMARY KEY DEFAULT nextval('review_ids'),  -- recording order
+    paragraph_id VARCHAR NOT NULL,        -- the paragraph the reviewer saw or the file named
+    text_hash    VARCHAR NOT NULL,        -- its text: the review holds for all copies
+    label        VARCHAR,                 -- absorption|distribution|metabolism|excretion|other;
+                                          -- NULL on a retraction
+    reviewer     VARCHAR NOT NULL,
+    note         VARCHAR,
+    source       VARCHAR NOT NULL,        -- 'page', or 'import <file>:<line>'
+    retracts     BIGINT,                  -- the review_id this row undoes (NULL: an answer)
+    created_at   TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+-- The label in force for each reviewed text: its newest answer not retracted by a later row.
+CREATE OR REPLACE VIEW current_reviews AS
+SELECT r.text_hash, r.label, r.review_id, r.paragraph_id, r.reviewer, r.note, r.source,
+       r.created_at
+FROM reviews r
+WHERE r.label IS NOT NULL
+  AND r.review_id NOT IN (SELECT retracts FROM reviews WHERE retracts IS NOT NULL)
+QUALIFY row_number() OVER (PARTITION BY r.text_hash ORDER BY r.review_id DESC) = 1;
+
+-- Every stored paragraph whose text has a review in force, with that reviewed label.
+CREATE OR REPLACE VIEW reviewed_paragraphs AS
+SELECT p.paragraph_id, p.text_hash, p.rule_label, c.label AS review_label, c.review_id,
+       c.reviewer, c.created_at
+FROM paragraphs p
+JOIN current_reviews c USING (text_hash);
