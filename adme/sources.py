@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import lzma
+import os
 import re
 import stat
 import struct
@@ -18,11 +19,14 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from adme.errors import AdmeError
 
-# An SPL label is a few MB at most; anything far beyond is a bomb, not a label.
-MAX_MEMBER_BYTES = 256 * 1024 * 1024
+# An SPL label is a few MB at most (the largest real ones are under 10 MB); anything far beyond
+# is a bomb, not a label. Also the cap on a plain file read whole (`--from /dev/zero`), and
+# what bounds the memory one label can take while it is parsed.
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
 # Deflated XML rarely compresses beyond ~30x; 200x only happens on crafted input.
 MAX_RATIO = 200
 # Tiny members can show silly ratios (a 1 kB run of spaces) without being dangerous.
@@ -31,6 +35,14 @@ RATIO_FLOOR_BYTES = 1024 * 1024
 MAX_ZIP_DEPTH = 2
 _READ_CHUNK = 1024 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
+_EOCD = struct.Struct("<4sHHHHIIH")  # end of central directory record
+_EOCD_SIG = b"PK\x05\x06"
+_ZIP64_LOCATOR = struct.Struct("<4sIQI")
+_ZIP64_LOCATOR_SIG = b"PK\x06\x07"
+_ZIP64_EOCD = struct.Struct("<4sQHHIIQQQQ")
+_ZIP64_EOCD_SIG = b"PK\x06\x06"
+_CENTRAL_SIG = b"PK\x01\x02"
+_MAX_COMMENT = 0xFFFF
 # What zipfile raises on a damaged or odd archive, besides BadZipFile: truncated reads,
 # encrypted or unsupported members (RuntimeError, NotImplementedError), corrupt deflate, bzip2
 # or LZMA streams, garbled header fields. One bad archive or member must never stop the others.
@@ -157,12 +169,87 @@ def iter_zip(archive: zipfile.ZipFile, name: str, depth: int = 1) -> Iterator[It
 def iter_zip_bytes(data: bytes, name: str, depth: int = 1) -> Iterator[Item]:
     """Yield the SPL XML inside a ZIP held in memory (an inner ZIP or a version download)."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = _checked_zip(io.BytesIO(data), len(data), name)
+    except _NotWhole as exc:
+        yield Reject(name, str(exc))
+        return
     except _ZIP_FAULTS as exc:
         yield Reject(name, f"not a valid ZIP file: {_one_line(exc)}")
         return
     with archive:
         yield from iter_zip(archive, name, depth)
+
+
+def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
+    handle.seek(offset)
+    return handle.read(size)
+
+
+def _find_end_record(tail: bytes) -> int | None:
+    """Where in `tail` (the file's last bytes) an end record starts that ends the file exactly."""
+    pos = len(tail)
+    while (pos := tail.rfind(_EOCD_SIG, 0, pos)) >= 0:
+        if pos + _EOCD.size <= len(tail):
+            comment_length = _EOCD.unpack_from(tail, pos)[-1]
+            if pos + _EOCD.size + comment_length == len(tail):
+                return pos
+    return None
+
+
+def zip_end_fault(handle: BinaryIO, size: int) -> str | None:
+    """Why a ZIP's end is not where a whole file's would be, or None when it is.
+
+    A release cut short (a failed download) still holds complete inner ZIPs, and `zipfile`
+    searches backwards for an end record, so it finds the last inner ZIP's and reads the whole
+    release as that one label. So before trusting `zipfile`: the end-of-central-directory
+    record must end exactly where the file ends, and the central directory it points at (ZIP64
+    included) must end exactly where that record (or the ZIP64 one) starts.
+    """
+    tail_size = min(size, _EOCD.size + _MAX_COMMENT)
+    tail = _read_at(handle, size - tail_size, tail_size)
+    found = _find_end_record(tail)
+    if found is None:
+        if not _read_at(handle, 0, 4).startswith((_ZIP_MAGIC, _EOCD_SIG)):
+            return "not a valid ZIP file: neither a ZIP header nor an end record"
+        return (
+            f"truncated ZIP: no end-of-central-directory record where the file ends "
+            f"({size} bytes; a download cut short?)"
+        )
+    end_at = size - tail_size + found
+    _, _, _, _, entries, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, found)
+    record_at = end_at
+    locator_at = end_at - _ZIP64_LOCATOR.size
+    locator = _read_at(handle, locator_at, _ZIP64_LOCATOR.size) if locator_at >= 0 else b""
+    if locator.startswith(_ZIP64_LOCATOR_SIG):
+        record_at = _ZIP64_LOCATOR.unpack(locator)[2]
+        record = _read_at(handle, record_at, _ZIP64_EOCD.size) if record_at < locator_at else b""
+        if len(record) < _ZIP64_EOCD.size or not record.startswith(_ZIP64_EOCD_SIG):
+            return f"damaged ZIP: no ZIP64 end record at offset {record_at}"
+        fields = _ZIP64_EOCD.unpack(record)
+        entries, cd_size, cd_offset = fields[7], fields[8], fields[9]
+        if record_at + 12 + fields[1] != locator_at:
+            return f"damaged ZIP: ZIP64 end record at offset {record_at} has the wrong size"
+    if cd_offset + cd_size != record_at:
+        return (
+            f"truncated or damaged ZIP: the central directory (offset {cd_offset}, "
+            f"{cd_size} bytes) does not end where its end record starts (offset {record_at})"
+        )
+    if entries and _read_at(handle, cd_offset, 4) != _CENTRAL_SIG:
+        return f"damaged ZIP: no central directory at offset {cd_offset}"
+    return None
+
+
+def _checked_zip(handle: BinaryIO, size: int, name: str) -> zipfile.ZipFile:
+    """Open a ZIP only once its end is where a whole file's is (see `zip_end_fault`)."""
+    fault = zip_end_fault(handle, size)
+    if fault is not None:
+        raise _NotWhole(fault)
+    handle.seek(0)
+    return zipfile.ZipFile(handle)
+
+
+class _NotWhole(Exception):
+    """A ZIP cut short or damaged: its end record is not where the file ends."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -173,12 +260,22 @@ def _one_line(exc: BaseException) -> str:
 def _iter_zip_file(path: Path) -> Iterator[Item]:
     """Yield the SPL XML inside a ZIP file on disk, member by member."""
     try:
-        archive = zipfile.ZipFile(path)
-    except _ZIP_FAULTS as exc:
-        yield Reject(str(path), f"not a valid ZIP file: {_one_line(exc)}")
+        handle = path.open("rb")
+    except OSError as exc:
+        yield Reject(str(path), f"cannot read file: {exc.strerror or exc}")
         return
-    with archive:
-        yield from iter_zip(archive, str(path))
+    with handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            archive = _checked_zip(handle, size, str(path))
+        except _NotWhole as exc:
+            yield Reject(str(path), str(exc))
+            return
+        except _ZIP_FAULTS as exc:
+            yield Reject(str(path), f"not a valid ZIP file: {_one_line(exc)}")
+            return
+        with archive:
+            yield from iter_zip(archive, str(path))
 
 
 def _iter_file(path: Path) -> Iterator[Item]:
@@ -186,15 +283,29 @@ def _iter_file(path: Path) -> Iterator[Item]:
     if _is_zip_name(path.name):
         yield from _iter_zip_file(path)
         return
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        yield Reject(str(path), f"cannot read file: {exc.strerror or exc}")
+    data = read_label_file(path)
+    if isinstance(data, Reject):
+        yield data
         return
     if not _is_xml_name(path.name) and data.startswith(_ZIP_MAGIC):
         yield from iter_zip_bytes(data, str(path))  # a ZIP without the .zip name
     else:
         yield RawSpl(str(path), data)
+
+
+def read_label_file(path: Path) -> bytes | Reject:
+    """A plain file's bytes, read whole but never more than MAX_MEMBER_BYTES (a Reject then).
+
+    The cap keeps `--from /dev/zero` (or a FIFO, or a huge file named .xml) from eating memory.
+    """
+    try:
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_MEMBER_BYTES + 1)
+    except OSError as exc:
+        return Reject(str(path), f"cannot read file: {exc.strerror or exc}")
+    if len(data) > MAX_MEMBER_BYTES:
+        return Reject(str(path), f"file larger than {MAX_MEMBER_BYTES} bytes: not an SPL label")
+    return data
 
 
 def _folder_files(folder: Path) -> list[Path]:

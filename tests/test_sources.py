@@ -130,11 +130,18 @@ def test_zip_bomb_by_uncompressed_size(tmp_path, monkeypatch):
     assert "ZIP bomb" in reject.reason and "exceeds 1048576" in reject.reason
 
 
-def test_corrupt_zip_is_a_reject_not_a_crash(tmp_path):
+@pytest.mark.parametrize(
+    ("data", "fault"),
+    [
+        (b"PK\x03\x04 this is not really a zip", "truncated ZIP: no end-of-central-directory"),
+        (b"this is not a zip at all", "not a valid ZIP file"),
+    ],
+)
+def test_corrupt_zip_is_a_reject_not_a_crash(tmp_path, data, fault):
     bad = tmp_path / "20240101_broken.zip"
-    bad.write_bytes(b"PK\x03\x04 this is not really a zip")
+    bad.write_bytes(data)
     (reject,) = list(sources.iter_spl(bad))
-    assert reject.source == str(bad) and "not a valid ZIP file" in reject.reason
+    assert reject.source == str(bad) and reject.reason.startswith(fault)
 
 
 def test_empty_folder_is_a_one_line_error(tmp_path):
