@@ -15,6 +15,8 @@ import multiprocessing
 import os
 import re
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -34,6 +36,11 @@ from adme.spl import Document, parse_spl
 BATCH_SIZE = 100
 DEFAULT_THREADS = min(4, os.cpu_count() or 1)
 PROCESS_CHUNK = 8  # labels per task sent to a parse process (see `_parse_in_process`)
+# Raw XML held at once between reading and storing (labels waiting for a parser, a chunk for
+# a process, XML queued for the cache): memory is bounded by bytes, not by a count of labels,
+# so a release of unusually large labels cannot take more than this plus one label.
+MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
+CHUNK_BYTES = 8 * 1024 * 1024  # a chunk for a parse process is sent once it holds this much
 
 
 @dataclass
@@ -92,10 +99,41 @@ def _hash_and_parse(
 _stored_at_start: frozenset[str] = frozenset()
 
 
-def _known_at_start(digests: frozenset[str]) -> None:
-    """Pool initializer: the digests already stored when this parse process started."""
+def _known_at_start(digests: frozenset[str], parent_pid: int) -> None:
+    """Pool initializer: the digests already stored, and a watch on the parent process.
+
+    A parse process must not outlive `adme fetch`: killed with -9, the parent cannot tell its
+    workers to stop, and they (and the forkserver, which they keep alive) would wait forever
+    on their task queue, holding the terminal's stdout (`adme fetch ... | tee log` hangs).
+    """
     global _stored_at_start
     _stored_at_start = digests
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Run on a daemon thread of a parse process: end the process once `parent_pid` is gone.
+
+    Polled by process id: the process that started the pool is the forkserver, not `adme`.
+    """
+    while _alive(parent_pid):
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    """True while a process with this id exists (and is not a zombie we could see)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except OSError:
+        return True
 
 
 def _read_hash_and_parse(path: str) -> tuple[str | None, Document | str | None]:
@@ -105,10 +143,9 @@ def _read_hash_and_parse(path: str) -> tuple[str | None, Document | str | None]:
     a pipe, no hashing on the thread that writes). Returns (None, fault) when the file cannot
     be read, with the reason `sources` gives for it.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return None, f"cannot read file: {exc.strerror or exc}"
+    data = sources.read_label_file(Path(path))
+    if isinstance(data, sources.Reject):
+        return None, data.reason
     digest = cache.sha256_of(data)
     if digest in _stored_at_start:
         return digest, None
@@ -210,6 +247,7 @@ class _Ingest:
         self._seen_ids: set[str] = set()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adme-writer")
         self._cache_writes: list[Future] = []
+        self._cache_bytes = 0  # raw XML queued for the cache with this batch
         self._commit: Future | None = None
 
     def _note_id(self, document_id: str) -> None:
@@ -270,13 +308,14 @@ class _Ingest:
         document = parsed if parsed.sha256 == digest else replace(parsed, sha256=digest)
         if self.keep_xml:
             self._cache_writes.append(self._writer.submit(cache.put, self.cache_dir, data, digest))
+            self._cache_bytes += len(data)
         self.by_hash[digest] = document.document_id
         self.by_version[(document.set_id, document.version)] = document.document_id
         self.batch.append(document)
         self.summary.fetched += 1
         self._note_id(document.document_id)
         self.progress.advance()
-        if len(self.batch) >= self.batch_size:
+        if len(self.batch) >= self.batch_size or self._cache_bytes > MAX_BYTES_IN_FLIGHT:
             self.flush()
 
     def flush(self, wait: bool = False) -> None:
@@ -288,6 +327,7 @@ class _Ingest:
         self._wait_for_commit()
         batch, rejects, cache_writes = self.batch, self.pending_rejects, self._cache_writes
         self.batch, self.pending_rejects, self._cache_writes = [], [], []
+        self._cache_bytes = 0
         backfill, self.backfill = self.backfill, []
         if batch or rejects or backfill:
             self._commit = self._writer.submit(self._write, batch, rejects, cache_writes, backfill)
@@ -375,6 +415,8 @@ def fetch_from_path(
     if threads < 0 or parse_workers < 0:
         raise AdmeError("--threads and --parse-workers must be 0 or more")
     files = sources.check_input(Path(path))
+    if keep_xml:
+        cache.check_root(Path(cache_dir))
     total = sources.estimate_count(files) if progress else None
     with (
         _ingesting(
@@ -416,7 +458,7 @@ def _parse_pool(
             max_workers=processes,
             mp_context=context,
             initializer=_known_at_start,
-            initargs=(stored,),
+            initargs=(stored, os.getpid()),
         )
     elif threads >= 2:
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="adme-parse")
@@ -433,21 +475,29 @@ def _parse_pool(
 
 
 def _ingest_in_parallel(
-    ing: _Ingest, pool: Executor, items: Iterable[sources.Item], ahead: int
+    ing: _Ingest,
+    pool: Executor,
+    items: Iterable[sources.Item],
+    ahead: int,
+    max_bytes: int = MAX_BYTES_IN_FLIGHT,
 ) -> None:
     """Hash and parse on parse threads while this thread reads the input, queues and writes.
 
-    Results are taken in input order with at most `ahead` labels in flight, so memory stays
-    bounded and the stored rows are the same as a serial run's. Threads also hash (the stored
-    digests are read, not written, there).
+    Results are taken in input order with at most `ahead` labels and `max_bytes` of raw XML in
+    flight (one label always goes, however large), so memory stays bounded by bytes whatever
+    the labels weigh, and the stored rows are the same as a serial run's. Threads also hash
+    (the stored digests are read, not written, there).
     """
     in_flight: deque = deque()
+    held = 0  # bytes of raw XML in in_flight
 
     def settle_oldest() -> None:
+        nonlocal held
         item, future = in_flight.popleft()
         if future is None:
             ing.reject(item.source, item.reason)
             return
+        held -= len(item.data)
         digest, result = future.result()
         # Checked again here, in input order: the same bytes may come twice in one input.
         if not ing.is_stored(digest):
@@ -459,10 +509,11 @@ def _ingest_in_parallel(
         if isinstance(item, sources.Reject):
             in_flight.append((item, None))
         else:
+            held += len(item.data)
             in_flight.append(
                 (item, pool.submit(_hash_and_parse, item.data, item.source, ing.by_hash))
             )
-        while len(in_flight) > ahead:
+        while len(in_flight) > ahead or (held > max_bytes and len(in_flight) > 1):
             settle_oldest()
     while in_flight:
         settle_oldest()
@@ -474,11 +525,13 @@ def _ingest_in_processes(
     items: Iterable[Path | sources.Item],
     ahead: int,
     chunk_size: int,
+    max_bytes: int = MAX_BYTES_IN_FLIGHT,
 ) -> None:
     """Parse in processes, `chunk_size` labels per task, while this thread reads and writes.
 
     As `_ingest_in_parallel`: results are taken in input order with at most about `ahead`
-    labels in flight (plus the chunk being filled), so the stored rows are a serial run's.
+    labels and `max_bytes` of raw XML in flight (plus the chunk being filled, sent once it
+    holds CHUNK_BYTES), so the stored rows are a serial run's.
     XML files given as paths are read and hashed by the processes (`_files_for_processes`);
     other labels are hashed here, and those already stored are not sent at all.
     """
@@ -487,17 +540,21 @@ def _ingest_in_processes(
     entries: list[tuple[Path | sources.Item, str | None, bool]] = []
     tasks: list[str | tuple[bytes, str, str]] = []  # its labels for a process, in order
     waiting = 0  # labels in in_flight
+    held = filling = 0  # bytes of raw XML in in_flight, and in the chunk being filled
 
     def submit() -> None:
-        nonlocal entries, tasks, waiting
-        in_flight.append((entries, pool.submit(_parse_in_process, tasks) if tasks else None))
+        nonlocal entries, tasks, waiting, held, filling
+        future = pool.submit(_parse_in_process, tasks) if tasks else None
+        in_flight.append((entries, future, filling))
         waiting += len(entries)
-        entries, tasks = [], []
+        held += filling
+        entries, tasks, filling = [], [], 0
 
     def settle_oldest() -> None:
-        nonlocal waiting
-        chunk, future = in_flight.popleft()
+        nonlocal waiting, held
+        chunk, future, size = in_flight.popleft()
         waiting -= len(chunk)
+        held -= size
         try:
             results = iter(future.result() if future is not None else ())
         except BrokenProcessPool as exc:
@@ -531,9 +588,10 @@ def _ingest_in_processes(
             if sent:
                 tasks.append((item.data, item.source, digest))
             entries.append((item, digest, sent))
-        if len(entries) >= chunk_size:
+            filling += len(item.data)
+        if len(entries) >= chunk_size or filling >= CHUNK_BYTES:
             submit()
-            while waiting > ahead:
+            while waiting > ahead or (held > max_bytes and len(in_flight) > 1):
                 settle_oldest()
     if entries:
         submit()
@@ -682,6 +740,7 @@ def fetch_from_dailymed(
         raise AdmeError(f"--limit must be at least 1, not {limit}")
     if workers < 1:
         raise AdmeError(f"--workers must be at least 1, not {workers}")
+    cache.check_root(Path(cache_dir))
     client = DailyMedClient(base_url, rate=rate, read_timeout=read_timeout, max_retries=retries)
     cache_dir = Path(cache_dir)
     with (

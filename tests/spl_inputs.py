@@ -100,3 +100,68 @@ def truncated(xml: bytes) -> bytes:
 def zip_bomb_member() -> bytes:
     """8 MB of one byte: compresses above 1000:1, far beyond any real label."""
     return b"<" + b" " * (8 * 1024 * 1024) + b">"
+
+
+def write_zip_of_copies(path: Path, data: bytes, count: int, name: str = "big{:03d}.xml") -> Path:
+    """A ZIP of `count` deflated members all holding `data`, deflated once (fast to build).
+
+    Written by hand (local headers, central directory, end record) because `zipfile` would
+    deflate the same bytes `count` times; `zipfile` reads the result like any other ZIP.
+    """
+    import struct
+    import zlib
+
+    packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+    deflated = packer.compress(data) + packer.flush()
+    crc = zlib.crc32(data)
+    central = []
+    with path.open("wb") as out:
+        for i in range(count):
+            member = name.format(i).encode()
+            offset = out.tell()
+            out.write(
+                struct.pack(
+                    "<4s5H3I2H",
+                    b"PK\x03\x04",
+                    20,
+                    0,
+                    8,
+                    0,
+                    0,
+                    crc,
+                    len(deflated),
+                    len(data),
+                    len(member),
+                    0,
+                )
+            )
+            out.write(member)
+            out.write(deflated)
+            central.append(
+                struct.pack(
+                    "<4s6H3I5H2I",
+                    b"PK\x01\x02",
+                    20,
+                    20,
+                    0,
+                    8,
+                    0,
+                    0,
+                    crc,
+                    len(deflated),
+                    len(data),
+                    len(member),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    offset,
+                )
+                + member
+            )
+        start = out.tell()
+        out.write(b"".join(central))
+        size = out.tell() - start
+        out.write(struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, size, start, 0))
+    return path
