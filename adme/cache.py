@@ -50,6 +50,20 @@ def _atomic_write(target: Path, data: bytes) -> None:
         raise
 
 
+def check_root(root: Path) -> None:
+    """Raise a one-line AdmeError when `root` cannot be the cache folder (e.g. it is a file).
+
+    Called before any work starts, so `--cache some-file` fails at once, not at the first
+    label worth keeping.
+    """
+    root = Path(root)
+    for folder in (root, *root.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise AdmeError(f"--cache {root}: cannot be the cache folder: {folder} is a file")
+            return
+
+
 def put(root: Path, data: bytes, sha256: str | None = None) -> str:
     """Store raw XML under its sha256 (once) and return the digest.
 
@@ -62,6 +76,8 @@ def put(root: Path, data: bytes, sha256: str | None = None) -> str:
         present = target.stat().st_size == len(data)
     except FileNotFoundError:
         present = False
+    except OSError as exc:  # e.g. a file where the cache folder should be
+        raise AdmeError(f"{root}: cannot use as cache: {exc.strerror or exc}") from exc
     if not present:
         try:
             _atomic_write(target, data)
@@ -75,7 +91,7 @@ def get(root: Path, sha256: str) -> bytes | None:
     target = path_for(root, sha256)
     try:
         data = target.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     # A file damaged on disk must not pass for the label it claims to be.
     return data if sha256_of(data) == sha256 else None
@@ -101,7 +117,7 @@ def recall(root: Path, key: str) -> bytes | None:
     """The cached XML `key` resolved to before, or None when it was never fetched."""
     try:
         digest = _key_path(root, key).read_text().strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     if not _SHA256.match(digest):
         return None

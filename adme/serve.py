@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adme import __version__, reports
@@ -39,10 +39,25 @@ MAX_PARAGRAPHS = 256
 # --- request and response shapes ------------------------------------------------------------
 
 
+def unicode_text(text: str) -> str:
+    """Refuse text that is not valid Unicode: JSON's `\\ud800` escape decodes to a lone
+    surrogate, which no tokenizer can encode (it was a 500, it is a 422 naming the paragraph)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"text holds a lone surrogate (\\u{ord(text[exc.start]):04x} at character "
+            f"{exc.start}), not valid Unicode"
+        ) from None
+    return text
+
+
 class LabelRequest(BaseModel):
     """Paragraphs to classify (plain text, without their heading, as `adme label` stores them)."""
 
-    paragraphs: list[str] = Field(..., min_length=1, description="Paragraph texts to label.")
+    paragraphs: list[Annotated[str, AfterValidator(unicode_text)]] = Field(
+        ..., min_length=1, description="Paragraph texts to label."
+    )
 
 
 class LabelledText(BaseModel):

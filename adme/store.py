@@ -40,7 +40,12 @@ def connect(db_path: str | Path = DEFAULT_DB, read_only: bool = False) -> duckdb
     if read_only and not db_path.exists():
         raise AdmeError(f"{db_path}: database does not exist (run `adme fetch` first)")
     if not read_only:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a folder should be, no permission, ...
+            raise AdmeError(
+                f"{db_path}: cannot create its folder {db_path.parent}: {exc.strerror or exc}"
+            ) from exc
     try:
         con = duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.IOException as exc:

@@ -123,6 +123,8 @@ def test_label_returns_probabilities_in_request_order(base_url, classifier_dir):
         (b'{"paragraphs": [1, {"x": 2}]}', "paragraphs.0: Input should be a valid string"),
         (b'{"paragraphs": []}', "paragraphs: List should have at least 1 item"),
         (b'{"paragraphs": ["p", "p", "p", "p", "p", "p", "p", "p", "p"]}', "9 given, at most 8"),
+        # a lone surrogate: valid JSON, not valid Unicode (was a 500 from the tokenizer)
+        (b'{"paragraphs": ["fine", "bad \\ud800 text"]}', "paragraphs.1: Value error, text"),
     ],
 )
 def test_bad_requests_get_422_with_a_clear_message(base_url, db, body, message):
