@@ -233,6 +233,12 @@ def split(
         "(the paper's behaviour). Default: copies are kept together.",
     ),
     replace: bool = typer.Option(False, "--replace", help="Rebuild a split that already exists."),
+    reviews: bool = typer.Option(
+        False,
+        "--reviews",
+        help="Use reviewed labels (adme review import, the review page): they override the "
+        "rule label and add paragraphs the rule left unlabelled.",
+    ),
 ) -> None:
     """Store a named, reproducible, leak-free train/validation/test split; print its counts."""
     from adme.split import make_split
@@ -251,6 +257,7 @@ def split(
         seed=seed,
         allow_duplicates=allow_duplicates,
         replace=replace,
+        reviews=reviews,
     )
     typer.echo("\n".join(summary.lines()))
 

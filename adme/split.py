@@ -9,6 +9,11 @@ A split is built from its parameters alone (same database + same parameters = sa
 4. synthetic imbalance (ratio / step / long-tail) on the development part only;
 5. validation carved out of the development part, stratified; the rest is train.
 Imbalance counts are in units (distinct texts); without duplicates a unit is one paragraph.
+
+With `reviews`, step 1 takes the reviewed label in force (adme.reviews) where a text has one:
+it overrides the rule label and adds paragraphs the rule left unlabelled. A review labels a
+text, so copies still agree and still land on one side. The newest review id read is stored
+in the params (`reviews_through`), so the split rebuilds from its params alone.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class SplitSummary:
     dropped: int  # paragraphs left out because their copies disagree
     removed: dict[str, int] = field(default_factory=dict)  # class -> units cut by imbalance
     params: dict = field(default_factory=dict)
+    reviewed: dict[str, int] = field(default_factory=dict)  # --reviews: what reviews changed
 
     def total(self, part: str) -> int:
         """Paragraphs in one part."""
@@ -91,6 +97,13 @@ class SplitSummary:
                     f"{self.conflicting_groups} texts had copies with different labels: kept the "
                     f"majority label, dropped {self.dropped} paragraphs (ties dropped whole)"
                 )
+        if self.reviewed:
+            r = self.reviewed
+            out.append(
+                f"reviews: {r['overridden']} paragraphs relabelled, {r['added']} added that the "
+                f"rule left unlabelled, {r['confirmed']} confirmed (review ids up to "
+                f"{self.params.get('reviews_through')})"
+            )
         if self.removed:
             cut = ", ".join(f"{label} -{n}" for label, n in self.removed.items() if n)
             out.append(f"imbalance removed from train and validation: {cut or 'nothing'}")
@@ -169,6 +182,31 @@ def make_units(
         folded += len(kept) - 1
         units.append(Unit(text_hash, label, kept))
     return units, folded, conflicting, dropped
+
+
+def source_rows(
+    con, use_reviews: bool
+) -> tuple[list[tuple[str, str, str]], dict[str, int], int | None]:
+    """(paragraph_id, text_hash, label) rows to split, what reviews did, the last review id.
+
+    Without reviews: the rule-labelled paragraphs. With them: reviewed labels override rule
+    labels and add unlabelled paragraphs (counted as overridden / added / confirmed).
+    """
+    if not use_reviews:
+        return con.execute(store.sql_text("queries/split_source")).fetchall(), {}, None
+    (through,) = con.execute(store.sql_text("queries/reviews_through")).fetchone()
+    if through is None:
+        raise AdmeError("--reviews: the database holds no reviews (adme review import FILE)")
+    found = con.execute(
+        store.sql_text("queries/split_source_reviewed"), {"through": through}
+    ).fetchall()
+    counts = Counter(
+        "added" if rule is None else "confirmed" if review == rule else "overridden"
+        for _, _, _, rule, review in found
+        if review is not None
+    )
+    reviewed = {k: counts[k] for k in ("overridden", "added", "confirmed")}
+    return [(pid, h, label) for pid, h, label, _, _ in found], reviewed, through
 
 
 def stratified_split(
@@ -294,11 +332,13 @@ def make_split(
     seed: int = 42,
     allow_duplicates: bool = False,
     replace: bool = False,
+    reviews: bool = False,
 ) -> SplitSummary:
     """Build the named split from the rule-labelled paragraphs and store it; return counts.
 
     `validation_size` is the fraction of the (imbalanced) development part held out for
-    tuning; the test part is cut first and never touched by the imbalancing.
+    tuning; the test part is cut first and never touched by the imbalancing. `reviews`:
+    reviewed labels override rule labels and add the paragraphs the rule left unlabelled.
     """
     check_params(classes, method, test_size, validation_size, ratio, classes_cut, fraction, mu)
     if not name.strip():
@@ -321,7 +361,9 @@ def make_split(
         raise AdmeError(f"{db_path}: database does not exist (run `adme fetch` first)")
     con = store.connect(db_path)
     try:
-        rows = con.execute(store.sql_text("queries/split_source")).fetchall()
+        rows, reviewed, through = source_rows(con, reviews)
+        if reviews:  # absent otherwise, so older splits' params read the same
+            params["reviews_through"] = through
         if not rows:
             raise AdmeError(f"{db_path}: no paragraphs with a rule label to split")
         units, _, conflicting, dropped = make_units(rows, classes, allow_duplicates)
@@ -367,4 +409,5 @@ def make_split(
         dropped=dropped,
         removed=removed if method != "natural" else {},
         params=params,
+        reviewed=reviewed,
     )
