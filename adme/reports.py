@@ -165,7 +165,8 @@ def run_query(
     """Run `sql/NAME.sql` with Python values bound to its `$` parameters (defaults filled in).
 
     For library callers (plots, serve) that already hold typed values; also runs internal
-    queries that are not reports. Read-only: it never creates or changes the database.
+    queries that are not reports. Read-only: it never creates a database or changes rows (one
+    written by an older adme gains the current schema first: store.connect).
     """
     sql = store.sql_text(name)
     bound = bind_values(name, sql, values or {})

@@ -104,6 +104,7 @@ class DocumentResponse(BaseModel):
     document_id: str
     version: int
     title: str | None
+    display_name: str  # products' names, else the title's product line (document_names)
     effective_date: str | None
     model_id: str
     paragraphs: list[DocumentParagraph]
@@ -198,6 +199,7 @@ def document_from_rows(columns: list[str], rows: list[tuple], model_id: str) -> 
     ]
     return {
         **{k: first[k] for k in ("set_id", "document_id", "version", "title", "effective_date")},
+        "display_name": first["display_name"],
         "model_id": model_id,
         "paragraphs": paragraphs,
     }

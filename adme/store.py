@@ -7,6 +7,7 @@ locking, schema and transactions are handled in one place.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,8 @@ def connect(db_path: str | Path = DEFAULT_DB, read_only: bool = False) -> duckdb
     db_path = Path(db_path)
     if read_only and not db_path.exists():
         raise AdmeError(f"{db_path}: database does not exist (run `adme fetch` first)")
+    if read_only:
+        _upgrade_if_older(db_path)
     if not read_only:
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,35 @@ def connect(db_path: str | Path = DEFAULT_DB, read_only: bool = False) -> duckdb
     if not read_only:
         con.execute(sql_text("schema"))
     return con
+
+
+_SCHEMA_OBJECT = re.compile(r"^CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)", re.M)
+_up_to_date: set[str] = set()  # databases already checked by _upgrade_if_older
+
+
+def _upgrade_if_older(db_path: Path) -> None:
+    """Apply the schema to a database written by an older adme before reading it, so reports
+    find the tables and views they name; when another process holds it, read it as it is."""
+    key = str(db_path.resolve())
+    if key in _up_to_date:  # checked once per process: serve opens a connection per request
+        return
+    wanted = set(_SCHEMA_OBJECT.findall(sql_text("schema")))
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            have |= {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+        finally:
+            con.close()
+        if not wanted <= have:
+            con = duckdb.connect(str(db_path))
+            try:
+                con.execute(sql_text("schema"))
+            finally:
+                con.close()
+        _up_to_date.add(key)
+    except duckdb.Error:
+        return  # locked or unreadable: connect() below says why, in one line
 
 
 @contextmanager

@@ -8,6 +8,7 @@ SELECT
     pr.model_id,
     p.paragraph_id,
     p.set_id,
+    n.display_name,
     p.section_path,
     p.heading,
     p.rule_label,
@@ -15,6 +16,7 @@ SELECT
     round(pr.confidence, 4)      AS confidence,
     left(p.text, 100)            AS text_preview
 FROM paragraphs p
+JOIN document_names n USING (document_id)
 JOIN predictions pr USING (paragraph_id)
 WHERE p.rule_label IS NOT NULL
   AND pr.label <> p.rule_label

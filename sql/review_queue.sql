@@ -8,13 +8,13 @@ SELECT
     pr.model_id,
     p.paragraph_id,
     p.set_id,
-    d.title,
+    n.display_name,
     p.section_path,
     pr.label                     AS model_label,
     round(pr.confidence, 4)      AS confidence,
     left(p.text, 100)            AS text_preview
 FROM paragraphs p
-JOIN documents d USING (document_id)
+JOIN document_names n USING (document_id)
 JOIN predictions pr USING (paragraph_id)
 WHERE p.rule_label IS NULL
   AND pr.confidence < $threshold

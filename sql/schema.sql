@@ -74,6 +74,68 @@ CREATE TABLE IF NOT EXISTS ingredients (
     PRIMARY KEY (document_id, product_ordinal, ingredient_ordinal)
 );
 
+-- A human name for every document and what it is made of, for every report that names a drug:
+-- display_name: its products' names, each with its generic name when that differs ("Lipitor
+--   (atorvastatin calcium)"), in product order; else the product line of a PLR title ("These
+--   highlights do not include ... CELECOXIB capsules, for oral use"); else the title; else set_id.
+-- active_ingredients: its active moieties (the ingredient when it names none), lower case,
+--   sorted, joined by ' + ' ("esomeprazole + naproxen"); NULL when it names no products.
+-- marketing_category: its products' categories (NDA, ANDA, BLA, ...), upper case, ' / '-joined.
+CREATE OR REPLACE VIEW document_names AS
+WITH product_names AS (
+    SELECT document_id, min(product_ordinal) AS first, name_part
+    FROM (
+        SELECT document_id, product_ordinal,
+               CASE WHEN name IS NULL THEN generic_name
+                    WHEN generic_name IS NULL OR lower(generic_name) = lower(name) THEN name
+                    ELSE name || ' (' || generic_name || ')' END AS name_part
+        FROM products
+    )
+    WHERE name_part IS NOT NULL
+    GROUP BY document_id, name_part
+),
+by_products AS (
+    SELECT document_id, string_agg(name_part, '; ' ORDER BY first, name_part) AS name
+    FROM product_names
+    GROUP BY document_id
+),
+actives AS (
+    SELECT document_id,
+           string_agg(DISTINCT lower(coalesce(moiety_name, name)), ' + '
+                      ORDER BY lower(coalesce(moiety_name, name))) AS active_ingredients
+    FROM ingredients
+    WHERE role = 'active' AND coalesce(moiety_name, name) IS NOT NULL
+    GROUP BY document_id
+),
+categories AS (
+    SELECT document_id,
+           string_agg(DISTINCT upper(marketing_category), ' / '
+                      ORDER BY upper(marketing_category)) AS marketing_category
+    FROM products
+    WHERE marketing_category IS NOT NULL
+    GROUP BY document_id
+)
+SELECT
+    d.document_id,
+    d.set_id,
+    coalesce(
+        p.name,
+        CASE WHEN d.title ILIKE 'these highlights do not include%' THEN coalesce(
+            nullif(trim(regexp_extract(d.title,
+                '(?i)full prescribing information for .*?\.\s+(.+?)\s*(?:initial u\.\s*s\.\s*approval.*)?$',
+                1)), ''),
+            nullif(trim(regexp_extract(d.title, '(?i)needed to use (.+?) safely', 1)), '')
+        ) END,
+        nullif(trim(d.title), ''),
+        d.set_id
+    ) AS display_name,
+    a.active_ingredients,
+    c.marketing_category
+FROM documents d
+LEFT JOIN by_products p USING (document_id)
+LEFT JOIN actives a USING (document_id)
+LEFT JOIN categories c USING (document_id);
+
 -- Newest version of each set_id.
 CREATE OR REPLACE VIEW latest_documents AS
 SELECT * FROM documents

@@ -5,12 +5,12 @@ SELECT
     p.paragraph_id,
     p.set_id,
     p.version,
-    d.title,
+    n.display_name,
     p.section_path,
     p.kind,
     p.rule_reason,
     left(p.text, 100) AS text_preview
 FROM paragraphs p
-JOIN documents d USING (document_id)
+JOIN document_names n USING (document_id)
 WHERE p.rule_label IS NULL
-ORDER BY d.title, p.set_id, p.version, p.ordinal;
+ORDER BY n.display_name, p.set_id, p.version, p.ordinal;

@@ -242,3 +242,176 @@ def test_cli_rerun_prints_products_filled(sample_db, tmp_path, flag):
     assert done.returncode == 0, done.stderr
     assert "skipped 2 already stored" in done.stdout
     assert "products read for 2 stored documents" in done.stdout
+
+
+# --- names and reports ------------------------------------------------------------------------
+
+CELEBREX_SET = "bff7e0aa-0c01-4f6e-89ed-da27cc36706e"  # NDA (reference) in data/spl
+LIPITOR_SET = "c6e131fe-e7df-4876-83f7-9156fc4e8228"
+
+
+def _names(db: Path) -> dict[str, tuple]:
+    rows = _rows(
+        db,
+        "SELECT d.set_id, n.display_name, n.active_ingredients, n.marketing_category "
+        "FROM latest_documents d JOIN document_names n USING (document_id)",
+    )
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_display_names_come_from_products_then_title(sample_db):
+    names = _names(sample_db)
+    assert names[LIPITOR_SET] == ("Lipitor (atorvastatin calcium)", "atorvastatin", "NDA")
+    assert names["9513589d-ef5d-4b8d-a90a-6adb6af2ae11"][1] == "esomeprazole + naproxen"
+    assert names["608d4f0d-b19f-46d3-749a-7159aa5f933d"] == (
+        "Humira (Adalimumab)",
+        "adalimumab",
+        "BLA",
+    )
+    # Not a drug label: no product names, no title: its set id.
+    assert names["3e08de72-c32e-42a8-840e-1aaa4a01ffde"] == (
+        "3e08de72-c32e-42a8-840e-1aaa4a01ffde",
+        None,
+        None,
+    )
+    assert not any(n.lower().startswith("these highlights") for n, *_ in names.values())
+
+    # Without products (not read yet), a PLR label is named by its highlights' product line.
+    con = duckdb.connect(str(sample_db))
+    con.execute("DELETE FROM products WHERE set_id = ?", [LIPITOR_SET])
+    con.close()
+    assert _names(sample_db)[LIPITOR_SET][0] == (
+        "LIPITOR ® (atorvastatin calcium) Tablets for oral administration"
+    )
+
+
+def _report(db: Path, name: str, params: dict | None = None) -> list[dict]:
+    from adme import reports
+
+    columns, rows = reports.run_report(db, name, params or {})
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def test_reports_name_drugs_by_display_name(sample_db):
+    names = {s: n for s, (n, *_) in _names(sample_db).items()}
+    by_drug = _report(sample_db, "labels_by_drug")
+    assert {r["set_id"]: r["display_name"] for r in by_drug} == names
+    for report in ("unlabelled", "labels_by_drug"):
+        rows = _report(sample_db, report)
+        assert rows and all("title" not in r for r in rows)
+        assert all(r["display_name"] == names[r["set_id"]] for r in rows), report
+
+
+def test_adme_by_drug_groups_latest_labels_by_active_ingredient(sample_db):
+    rows = [r for r in _report(sample_db, "adme_by_drug") if r["labelled_by"] == "rule"]
+    by_drug = _report(sample_db, "labels_by_drug")
+    expected: dict[str, list[int]] = {}
+    for r in by_drug:
+        if r["total"]:
+            group = expected.setdefault(r["active_ingredients"] or r["display_name"], [0, 0])
+            group[1] += r["total"]
+    for r in by_drug:
+        key = r["active_ingredients"] or r["display_name"]
+        if key in expected:
+            expected[key][0] += 1
+    assert {r["active_ingredients"]: [r["labels"], r["total"]] for r in rows} == expected
+    celecoxib = next(r for r in rows if r["active_ingredients"] == "celecoxib")
+    assert "CELEBREX (Celecoxib)" in celecoxib["names"] and celecoxib["labels"] >= 4
+
+
+def test_labels_by_ingredient_by_name_moiety_or_unii(sample_db):
+    rows = _report(sample_db, "labels_by_ingredient", {"ingredient": "Celecoxib"})
+    expected = {
+        s
+        for (s,) in _rows(
+            sample_db,
+            "SELECT DISTINCT d.set_id FROM latest_documents d JOIN ingredients i "
+            "USING (document_id) WHERE i.role = 'active' AND lower(i.name) = 'celecoxib'",
+        )
+    }
+    assert {r["set_id"] for r in rows} == expected and len(expected) >= 4
+    assert rows[0]["set_id"] == CELEBREX_SET and rows[0]["reference"] is True
+    assert rows[0]["application_numbers"] == "NDA020998"
+    assert all(r["marketing_category"] == "ANDA" for r in rows[1:])
+    by_unii = _report(sample_db, "labels_by_ingredient", {"unii": "jcx84q7j1l"})
+    assert by_unii == rows
+    # The moiety finds the salts: atorvastatin calcium trihydrate labels by "atorvastatin".
+    atorvastatin = _report(sample_db, "labels_by_ingredient", {"ingredient": "atorvastatin"})
+    assert {r["set_id"] for r in atorvastatin} >= {LIPITOR_SET}
+    assert _report(sample_db, "labels_by_ingredient", {"ingredient": "no such drug"}) == []
+
+
+def test_labels_by_ingredient_without_a_parameter_is_one_line_error(sample_db):
+    from adme.errors import AdmeError
+
+    with pytest.raises(AdmeError, match="give --param ingredient=NAME or --param unii=CODE"):
+        _report(sample_db, "labels_by_ingredient")
+
+
+def test_reference_vs_generics_counts_generic_paragraphs_not_in_reference(sample_db):
+    rows = _report(sample_db, "reference_vs_generics", {"ingredient": "celecoxib"})
+    rows = [r for r in rows if r["active_ingredients"] == "celecoxib"]
+    reference = [r for r in rows if r["part"] == "reference"]
+    generics = {r["set_id"]: r for r in rows if r["part"] == "generic"}
+    assert {r["set_id"] for r in reference} == {CELEBREX_SET}
+    adme = ("absorption", "distribution", "metabolism", "excretion")
+    assert reference and all(r["rule_label"] in adme for r in reference)
+
+    def hashes(set_id: str) -> list[str]:
+        return [
+            h
+            for (h,) in _rows(
+                sample_db,
+                "SELECT p.text_hash FROM latest_documents d JOIN paragraphs p "
+                "USING (document_id) WHERE d.set_id = ?",
+                [set_id],
+            )
+        ]
+
+    reference_hashes = set(hashes(CELEBREX_SET))
+    assert len(generics) >= 3
+    for set_id, row in generics.items():
+        own = hashes(set_id)
+        assert row["pk_paragraphs"] == len(own)
+        assert row["not_in_reference"] == sum(h not in reference_hashes for h in own)
+    for r in reference:
+        text_hash = _rows(
+            sample_db,
+            "SELECT p.text_hash FROM latest_documents d JOIN paragraphs p USING (document_id) "
+            "WHERE d.set_id = ? AND p.ordinal = ?",
+            [CELEBREX_SET, r["ordinal"]],
+        )[0][0]
+        assert r["in_generics"] == sum(text_hash in hashes(s) for s in generics)
+    ordered = [r["not_in_reference"] for r in rows if r["part"] == "generic"]
+    assert ordered == sorted(ordered, reverse=True)
+
+
+def test_reports_read_an_old_database_and_name_by_title_until_products_are_read(
+    sample_db, tmp_path
+):
+    _as_before_products(sample_db)
+    before = {r["set_id"]: r["display_name"] for r in _report(sample_db, "labels_by_drug")}
+    assert before[LIPITOR_SET].startswith("LIPITOR ® (atorvastatin calcium)")
+    assert _snapshot(sample_db)["predictions"]  # the read-only open kept every row
+    fetch_from_path(sample_db, SAMPLE_SPL, tmp_path / "cache", progress=False)
+    after = {r["set_id"]: r["display_name"] for r in _report(sample_db, "labels_by_drug")}
+    assert after[LIPITOR_SET] == "Lipitor (atorvastatin calcium)"
+
+
+def test_every_report_that_lists_labels_names_them(sample_db):
+    from adme import reports, store
+    from adme.errors import AdmeError
+
+    checked = []
+    for name in reports.report_names():
+        declared = reports.declared_params(store.sql_text(name))
+        params = {"ingredient": "celecoxib"} if "ingredient" in declared else {}
+        try:
+            columns, _ = reports.run_report(sample_db, name, params)
+        except AdmeError as exc:
+            assert "missing required parameter" in str(exc), name
+            continue
+        if "set_id" in columns:
+            assert "display_name" in columns, name
+            checked.append(name)
+    assert {"labels_by_drug", "unlabelled", "review_queue", "disagreements"} <= set(checked)

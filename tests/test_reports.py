@@ -130,7 +130,7 @@ def test_unlabelled_lists_exactly_the_paragraphs_without_rule_label(db):
     expected = {pid for pid, *_, label in _paragraphs() if label is None}
     rows = _records(db, "unlabelled")
     assert {r["paragraph_id"] for r in rows} == expected
-    assert all(r["title"] and r["text_preview"] for r in rows)
+    assert all(r["display_name"] and r["text_preview"] for r in rows)
 
 
 def test_disagreements_most_confident_first_and_filtered_by_model(db):
@@ -171,17 +171,25 @@ def test_review_queue_default_threshold_and_bound_parameter(db):
     assert confidences == sorted(confidences)
 
 
-def test_adme_by_drug_rule_row_matches_labels_by_drug_and_model_rows_cover_all(db):
-    by_drug = {r["set_id"]: r for r in _records(db, "labels_by_drug")}
+def test_adme_by_drug_rule_rows_sum_labels_by_drug_per_ingredient_and_model_rows_cover_all(db):
+    # These hand-made labels name no products: each is grouped under its display name.
+    per_group: dict[str, Counter] = {}
+    for r in _records(db, "labels_by_drug"):
+        group = r["active_ingredients"] or r["display_name"]
+        counts = per_group.setdefault(group, Counter())
+        counts.update({k: r[k] for k in (*reporting_db.CLASSES, "unlabelled", "total")})
+        counts["labels"] += 1
     rows = _records(db, "adme_by_drug")
     models = {r["labelled_by"] for r in rows} - {"rule"}
     assert models == {reporting_db.MODEL_A, reporting_db.MODEL_B}
+    with_paragraphs = {g for g, c in per_group.items() if c["total"]}
+    assert {r["active_ingredients"] for r in rows} == with_paragraphs
     for row in rows:
-        drug = by_drug[row["set_id"]]
-        assert row["total"] == drug["total"]
+        expected = per_group[row["active_ingredients"]]
+        assert (row["total"], row["labels"]) == (expected["total"], expected["labels"])
         if row["labelled_by"] == "rule":
             for cls in (*reporting_db.CLASSES, "unlabelled"):
-                assert row[cls] == drug[cls]
+                assert row[cls] == expected[cls]
         else:
             assert row["unlabelled"] == 0  # a model labels every paragraph
 
@@ -296,6 +304,8 @@ def test_parameterised_reports_run_as_their_header_says(db):
         "run_id": "'run-v7'",
         "split": "'natural'",
         "runs": "'natural'",
+        "ingredient": "'atorvastatin'",
+        "unii": "NULL",
     }
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -308,7 +318,7 @@ def test_parameterised_reports_run_as_their_header_says(db):
             assert f"$(cat sql/{name}.sql) EXECUTE q(" in header, name
             args = ", ".join(f"{key} := {values[key]}" for key in declared)
             cli_rows = con.execute(f"PREPARE q AS {text} EXECUTE q({args});").fetchall()
-            given = {k: values[k].strip("'") for k in declared}
+            given = {k: values[k].strip("'") for k in declared if values[k] != "NULL"}
             assert cli_rows == reports.run_report(db, name, given)[1], name
             con.execute("DEALLOCATE q")
     finally:
@@ -322,7 +332,7 @@ def test_csv_and_json_round_trip(db):
     columns, rows = reports.run_report(db, "labels_by_drug", {})
     parsed = list(csv.reader(io.StringIO(reports.export_report(db, "labels_by_drug", fmt="csv"))))
     assert parsed[0] == columns
-    assert [[str(v) for v in row] for row in rows] == parsed[1:]
+    assert [["" if v is None else str(v) for v in row] for row in rows] == parsed[1:]
     records = json.loads(reports.export_report(db, "labels_by_drug", fmt="json"))
     assert records == [dict(zip(columns, row, strict=True)) for row in rows]
 

@@ -8,6 +8,7 @@ SELECT
     d.document_id,
     d.version,
     d.title,
+    n.display_name,
     CAST(d.effective_date AS VARCHAR) AS effective_date,
     p.paragraph_id,
     p.ordinal,
@@ -21,6 +22,7 @@ SELECT
     pr.confidence  AS predicted_confidence,
     pr.probs       AS predicted_probs
 FROM latest_documents d
+JOIN document_names n ON n.document_id = d.document_id
 LEFT JOIN paragraphs p ON p.document_id = d.document_id
 LEFT JOIN predictions pr ON pr.paragraph_id = p.paragraph_id AND pr.model_id = $model_id
 WHERE d.set_id = $set_id
