@@ -75,6 +75,16 @@ def fetch(
         "release ZIP (ZIP of inner ZIPs) or a folder of inner ZIPs.",
     ),
     drug: str = typer.Option(None, "--drug", help="DailyMed: labels whose drug name matches."),
+    unii: str = typer.Option(
+        None,
+        "--unii",
+        help="DailyMed: labels with this ingredient UNII (e.g. 57Y76R9ATQ, naproxen). DailyMed's "
+        "label list filters by drug name, UNII, NDC, set id, publication date, RxCUI, "
+        "application number and labeler; adme offers the first five.",
+    ),
+    ndc: str = typer.Option(
+        None, "--ndc", help="DailyMed: labels with this product or package NDC (e.g. 0071-0155)."
+    ),
     setid: list[str] = typer.Option(
         [], "--setid", help="DailyMed: this label set id (repeatable)."
     ),
@@ -143,6 +153,8 @@ def fetch(
         threads=threads,
         parse_workers=parse_workers,
         drug=drug,
+        unii=unii,
+        ndc=ndc,
         setids=tuple(setid),
         since=since,
         doctype=doctype,

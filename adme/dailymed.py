@@ -228,8 +228,13 @@ class DailyMedClient:
         doctype: str | None = HUMAN_PRESCRIPTION,
         since: str | None = None,
         limit: int | None = None,
+        unii: str | None = None,
+        ndc: str | None = None,
     ) -> Iterator[Listed]:
         """Yield the labels `spls.json` lists for these filters, page after page, up to `limit`.
+
+        `unii` (an ingredient's UNII) and `ndc` (a product or package NDC) are the service's
+        `unii_code` and `ndc` filters.
 
         `since` (YYYY-MM-DD) keeps labels published on or after that day; the comparison is
         passed explicitly because the service's default is not documented.
@@ -239,6 +244,10 @@ class DailyMedClient:
             params["drug_name"] = drug
         if setid:
             params["setid"] = setid
+        if unii:
+            params["unii_code"] = unii
+        if ndc:
+            params["ndc"] = ndc
         if doctype:
             params["doctype"] = doctype
         if since:

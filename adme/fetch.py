@@ -650,6 +650,8 @@ def _wanted_versions(
     limit: int | None,
     all_versions: bool,
     reject: Callable[[str, str], None],
+    unii: str | None = None,
+    ndc: str | None = None,
 ) -> Iterator[_Wanted]:
     """Yield the label versions the options ask for, lazily, listing page by page."""
 
@@ -672,8 +674,11 @@ def _wanted_versions(
             reject(f"setid {setid}", "not found on DailyMed")
         for listed in found:
             yield from expand(listed)
-    if drug or since:
-        for listed in client.list_spls(drug=drug, doctype=doctype, since=since, limit=limit):
+    if drug or since or unii or ndc:
+        listing = client.list_spls(
+            drug=drug, doctype=doctype, since=since, limit=limit, unii=unii, ndc=ndc
+        )
+        for listed in listing:
             yield from expand(listed)
 
 
@@ -720,8 +725,11 @@ def fetch_from_dailymed(
     read_timeout: float = 60.0,
     retries: int = 5,
     batch_size: int = BATCH_SIZE,
+    unii=None,
+    ndc=None,
 ) -> FetchSummary:
-    """Store the labels DailyMed lists for a drug, set ids or a publication date.
+    """Store the labels DailyMed lists for a drug, set ids, a publication date, an ingredient's
+    UNII or an NDC (filters given together must all match).
 
     A version already stored is skipped before it is downloaded (the listing names it), and a
     version already in the cache is read from there, so a re-run downloads nothing it has.
@@ -729,8 +737,10 @@ def fetch_from_dailymed(
     on this thread. Service failures that retries cannot fix end the run with an AdmeError,
     after committing every whole document read so far.
     """
-    if not (drug or setids or since):
-        raise AdmeError("say what to fetch: --drug, --setid, --since, or --from PATH")
+    if not (drug or setids or since or unii or ndc):
+        raise AdmeError(
+            "say what to fetch: --drug, --unii, --ndc, --setid, --since, or --from PATH"
+        )
     if since is not None:
         try:
             dt.date.fromisoformat(since)
@@ -757,6 +767,8 @@ def fetch_from_dailymed(
             limit=limit,
             all_versions=all_versions,
             reject=ing.reject,
+            unii=unii,
+            ndc=ndc,
         )
         # Bounded look-ahead: a few downloads per worker in flight, never the whole listing.
         for chunk in _chunks(wanted, workers * 4):
@@ -859,7 +871,7 @@ def fetch(
     """
     if from_path is not None:
         flags = {"drug": "--drug", "setids": "--setid", "since": "--since"}
-        flags["all_versions"] = "--all-versions"
+        flags.update(all_versions="--all-versions", unii="--unii", ndc="--ndc")
         conflicting = [f for k, f in flags.items() if dailymed_options.get(k)]
         if conflicting:
             names = ", ".join(conflicting)

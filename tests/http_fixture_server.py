@@ -173,9 +173,11 @@ class FixtureServer:
         return newest
 
     def listing(self, query: dict[str, list[str]]) -> dict:
-        """`spls.json`: newest version per set id, filtered by drug_name / setid, paged."""
+        """`spls.json`: newest version per set id, filtered by drug_name / setid / unii_code /
+        ndc (a UNII or NDC the label's XML names as a code), paged."""
         drug = query.get("drug_name", [""])[0].lower()
         setid = query.get("setid", [""])[0]
+        codes = [f'code="{query[k][0]}'.encode() for k in ("unii_code", "ndc") if k in query]
         rows = [
             {
                 "setid": label.setid,
@@ -184,7 +186,9 @@ class FixtureServer:
                 "published_date": label.published_date,
             }
             for label in sorted(self._newest().values(), key=lambda x: x.setid)
-            if (not drug or drug in label.title.lower()) and (not setid or label.setid == setid)
+            if (not drug or drug in label.title.lower())
+            and (not setid or label.setid == setid)
+            and all(code in label.xml for code in codes)
         ]
         return self._page(rows, query)
 

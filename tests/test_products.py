@@ -415,3 +415,78 @@ def test_every_report_that_lists_labels_names_them(sample_db):
             assert "display_name" in columns, name
             checked.append(name)
     assert {"labels_by_drug", "unlabelled", "review_queue", "disagreements"} <= set(checked)
+
+
+# --- fetch --unii / --ndc against a DailyMed look-alike on 127.0.0.1 ---------------------------
+
+
+@pytest.fixture(scope="module")
+def dailymed():
+    from tests.http_fixture_server import FixtureServer, label_from_file
+
+    labels = [label_from_file(p) for p in sorted(SAMPLE_SPL.glob("*.xml"))]
+    with FixtureServer(labels) as server:
+        yield server
+
+
+def _cli_fetch(server, tmp_path: Path, *args: str):
+    from typer.testing import CliRunner
+
+    from adme.cli import app
+
+    db = tmp_path / "adme.duckdb"
+    common = ["--db", str(db), "--cache", str(tmp_path / "cache"), "--no-progress"]
+    result = CliRunner().invoke(
+        app, ["fetch", *args, "--base-url", server.base_url, "--rate", "200", *common]
+    )
+    return result, db
+
+
+def _sample_sets_with(predicate) -> set[str]:
+    found = set()
+    for path in SAMPLE_SPL.glob("*.xml"):
+        document = parse_spl(path.read_bytes(), str(path))
+        if any(predicate(p) for p in document.products):
+            found.add(document.set_id)
+    return found
+
+
+def test_fetch_by_unii_sends_unii_code_and_stores_those_labels(dailymed, tmp_path):
+    unii = "JCX84Q7J1L"  # celecoxib
+    result, db = _cli_fetch(dailymed, tmp_path, "--unii", unii)
+    assert result.exit_code == 0, result.output
+    listings = [r for r in dailymed.requests if "spls.json" in r and f"unii_code={unii}" in r]
+    assert listings, dailymed.requests
+    expected = _sample_sets_with(lambda p: any(i.unii == unii for i in p.ingredients))
+    stored = _rows(db, "SELECT DISTINCT set_id FROM documents")
+    assert {s for (s,) in stored} == expected and len(expected) >= 4
+    with_unii = _rows(
+        db,
+        "SELECT count(DISTINCT document_id) FROM ingredients WHERE unii = ? AND role = 'active'",
+        [unii],
+    )
+    assert with_unii == [(len(stored),)]
+
+
+def test_fetch_by_ndc_sends_ndc_and_stores_that_label(dailymed, tmp_path):
+    result, db = _cli_fetch(dailymed, tmp_path, "--ndc", "0071-0155")
+    assert result.exit_code == 0, result.output
+    assert any("spls.json" in r and "ndc=0071-0155" in r for r in dailymed.requests)
+    assert _rows(db, "SELECT set_id FROM documents") == [(LIPITOR_SET,)]
+    codes = _rows(db, "SELECT ndc_product_codes FROM products WHERE product_ordinal = 1")
+    assert codes == [(["0071-0155"],)]
+
+
+def test_unii_with_from_is_a_one_line_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from adme.cli import app
+
+    result = CliRunner().invoke(
+        app, ["fetch", "--from", str(LIPITOR), "--unii", "X", "--db", str(tmp_path / "a.duckdb")]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: --from reads files on disk; it cannot be combined with --unii"
+    ]
+    assert not (tmp_path / "a.duckdb").exists()
