@@ -244,6 +244,13 @@ def split(
         help="Split paragraphs independently, so copies of one text may sit on both sides "
         "(the paper's behaviour). Default: copies are kept together.",
     ),
+    group_by: str = typer.Option(
+        None,
+        "--group-by",
+        help="drug or set_id: every paragraph of one drug (its active ingredients when "
+        "products are stored, else the name in its title) or of one label on one side, "
+        "groups chosen to keep each class near --test-size. Measures unseen drugs.",
+    ),
     replace: bool = typer.Option(False, "--replace", help="Rebuild a split that already exists."),
     reviews: bool = typer.Option(
         False,
@@ -268,6 +275,7 @@ def split(
         mu=mu,
         seed=seed,
         allow_duplicates=allow_duplicates,
+        group_by=group_by,
         replace=replace,
         reviews=reviews,
     )

@@ -14,12 +14,19 @@ With `reviews`, step 1 takes the reviewed label in force (adme.reviews) where a 
 it overrides the rule label and adds paragraphs the rule left unlabelled. A review labels a
 text, so copies still agree and still land on one side. The newest review id read is stored
 in the params (`reviews_through`), so the split rebuilds from its params alone.
+
+With `group_by` (drug or set_id) steps 3 and 5 move whole groups instead of texts: every
+paragraph of one drug (or label) lands on one side, the groups chosen greedily (seeded) so
+each class's share of the held part comes as close to the asked fraction as the groups allow.
+A text found in groups on both sides (boilerplate such as "No pharmacokinetic differences due
+to race") stays on the training side, so no text is ever scored that training has seen.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +44,7 @@ CLASS_SETS = {
 }
 METHODS = ("natural", "ratio", "step", "long-tail")
 PARTS = ("train", "validation", "test")
+GROUP_BY = ("drug", "set_id")
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class SplitSummary:
     removed: dict[str, int] = field(default_factory=dict)  # class -> units cut by imbalance
     params: dict = field(default_factory=dict)
     reviewed: dict[str, int] = field(default_factory=dict)  # --reviews: what reviews changed
+    groups: dict[str, int] = field(default_factory=dict)  # part -> groups (with --group-by)
+    shared: int = 0  # texts of groups on both sides, kept on the training side
 
     def total(self, part: str) -> int:
         """Paragraphs in one part."""
@@ -104,6 +114,15 @@ class SplitSummary:
                 f"rule left unlabelled, {r['confirmed']} confirmed (review ids up to "
                 f"{self.params.get('reviews_through')})"
             )
+        if self.groups:
+            how = self.params.get("group_by")
+            per_part = ", ".join(f"{part} {self.groups.get(part, 0)}" for part in PARTS)
+            out.append(f"grouped by {how}: {sum(self.groups.values())} groups ({per_part})")
+            if self.shared:
+                out.append(
+                    f"{self.shared} texts found in {how} groups on both sides were kept on the "
+                    "training side (their copies are not scored)"
+                )
         if self.removed:
             cut = ", ".join(f"{label} -{n}" for label, n in self.removed.items() if n)
             out.append(f"imbalance removed from train and validation: {cut or 'nothing'}")
@@ -119,6 +138,7 @@ def check_params(
     classes_cut: Sequence[str],
     fraction: float | None,
     mu: float | None,
+    group_by: str | None = None,
 ) -> None:
     """Reject unknown names and out-of-range numbers before anything is read or written."""
     if classes not in CLASS_SETS:
@@ -141,6 +161,8 @@ def check_params(
             raise AdmeError(f"--fraction {fraction}: the step method needs a fraction in (0, 1]")
     if method == "long-tail" and (mu is None or not 0 < mu <= 1):
         raise AdmeError(f"--mu {mu}: the long-tail method needs mu in (0, 1]")
+    if group_by is not None and group_by not in GROUP_BY:
+        raise AdmeError(f"--group-by {group_by}: unknown (choose {' or '.join(GROUP_BY)})")
 
 
 def target_label(rule_label: str, classes: str) -> str | None:
@@ -238,6 +260,186 @@ def stratified_split(
     return sorted(rest, key=lambda u: u.key), sorted(held, key=lambda u: u.key)
 
 
+_BRACKETED = re.compile(r"\(([^()]*)\)")
+_NEEDED_TO_USE = re.compile(r"needed to use (.+)", re.IGNORECASE)
+_BRAND_DASH_GENERIC = re.compile(r"^[^-]+ - (.+)")
+_NAME_WORD = re.compile(r"[a-z][a-z-]{2,}")
+
+
+def drug_from_title(title: str | None) -> str | None:
+    """A drug name guessed from a label's title, for `--group-by drug` without ingredients.
+
+    The first word of the generic name in brackets ("CELEBREX (celecoxib) capsules"), else of
+    the name after "needed to use" (Highlights titles), else after "BRAND - " (a kit's title),
+    else of the title; lower-cased, so
+    "Diclofenac Sodium Gel" and "DICLOFENAC POTASSIUM tablets" are one drug. A heuristic: a
+    title naming only a brand makes that brand its own group.
+    """
+    if not title:
+        return None
+    for bracketed in _BRACKETED.findall(title):
+        if word := _NAME_WORD.search(bracketed.lower()):
+            return word.group()
+    named = _NEEDED_TO_USE.search(title) or _BRAND_DASH_GENERIC.search(title)
+    word = _NAME_WORD.search((named.group(1) if named else title).lower())
+    return word.group() if word else None
+
+
+def group_keys(con, group_by: str) -> dict[str, str]:
+    """paragraph_id -> its group for `--group-by`: the label's set id, or its drug.
+
+    A drug is the document's active ingredients (moieties, from the stored products) when it
+    names any, else the name `drug_from_title` finds, else the set id.
+    """
+    rows = con.execute(store.sql_text("queries/split_group_keys")).fetchall()
+    if group_by == "set_id":
+        return {pid: f"set:{set_id}" for pid, _, set_id, _, _ in rows}
+    keys = {}
+    for pid, _, set_id, ingredients, title in rows:
+        name = None if ingredients else drug_from_title(title)
+        keys[pid] = (
+            f"ingredients:{ingredients}"
+            if ingredients
+            else f"name:{name}"
+            if name
+            else f"set:{set_id}"
+        )
+    return keys
+
+
+def choose_groups(
+    members: dict[str, list[Unit]], size: float, seed: int, part: str, tries: int = 200
+) -> set[str]:
+    """The groups to hold out so each class's held units come closest to `size` x its total.
+
+    Greedy over `tries` seeded orders of the groups (add a group when it brings the per-class
+    shares closer to the target), keeping the best; a class with none held (or all held) costs
+    more than any miss, so every class is on both sides whenever the groups allow it.
+    """
+    totals = Counter(u.label for units in members.values() for u in units)
+    targets = {label: max(size * n, 1.0) for label, n in totals.items()}
+    adds = {g: Counter(u.label for u in units) for g, units in members.items()}
+
+    def cost(counts: Counter) -> float:
+        miss = sum(((counts[c] - t) / t) ** 2 for c, t in targets.items())
+        empty = sum(counts[c] == 0 or counts[c] == totals[c] for c in targets)
+        return miss + 100.0 * empty
+
+    rng = random.Random(f"{seed}/{part}/groups")
+    groups = sorted(members)
+    best: tuple[float, set[str]] | None = None
+    for _ in range(tries):
+        rng.shuffle(groups)
+        held, counts = set(), Counter()
+        for group in groups:
+            added = counts + adds[group]
+            if cost(added) < cost(counts):
+                held.add(group)
+                counts = added
+        if best is None or cost(counts) < best[0]:
+            best = (cost(counts), held)
+    return best[1] if best else set()
+
+
+@dataclass
+class GroupedParts:
+    """What `grouped_split` did: both sides, the groups on each, texts kept back as shared."""
+
+    rest: list[Unit]
+    held: list[Unit]
+    rest_groups: int
+    held_groups: int
+    shared: set[str]  # keys of texts whose groups went both ways
+
+
+def grouped_split(
+    units: Sequence[Unit],
+    keys: dict[str, str],
+    size: float,
+    seed: int,
+    part: str,
+    *,
+    strict: bool = True,
+) -> GroupedParts:
+    """Split units so every group (drug, set id) is on one side; see `choose_groups`.
+
+    Groups that share a text are tied together (a generic and its reference label), fewest
+    groups first, as long as the tied groups could still be held out (at most `size` of the
+    units); a text that would tie more than that (boilerplate common to many drugs) does not,
+    and stays on the training side unless all its groups are held. With `strict` (the test
+    part) a class that ends up with nothing held is an AdmeError: too few groups to score it.
+    """
+    unit_groups = {u.key: frozenset(keys[pid] for pid in u.paragraph_ids) for u in units}
+    tie = _Ties({g for groups in unit_groups.values() for g in groups})
+    for unit in units:
+        if len(unit_groups[unit.key]) == 1:
+            tie.weight[next(iter(unit_groups[unit.key]))] += 1
+    cap = max(size * len(units), 1.0)
+    for unit in sorted(units, key=lambda u: (len(unit_groups[u.key]), u.key)):
+        if len(unit_groups[unit.key]) > 1:
+            tie.join(unit_groups[unit.key], cap)
+    members: dict[str, list[Unit]] = defaultdict(list)
+    for unit in units:
+        roots = {tie.find(g) for g in unit_groups[unit.key]}
+        if len(roots) == 1:
+            members[roots.pop()].append(unit)
+    if strict and len(members) < 2:
+        raise AdmeError(
+            f"cannot split the {part} part by group: only {len(members)} group(s) of paragraphs"
+        )
+    held_roots = choose_groups(members, size, seed, part)
+    rest, held, shared = [], [], set()
+    for unit in units:
+        roots = {tie.find(g) for g in unit_groups[unit.key]}
+        if roots <= held_roots:
+            held.append(unit)
+        else:
+            rest.append(unit)
+            if roots & held_roots:
+                shared.add(unit.key)
+    if strict:
+        missing = sorted({u.label for u in units} - {u.label for u in held})
+        if missing:
+            raise AdmeError(
+                f"cannot stratify the {part} part by group: no group can hold out class "
+                f"{', '.join(missing)} without taking all of it"
+            )
+    owning = {g for g in tie.parent if tie.find(g) in members}
+    held_groups = {g for g in owning if tie.find(g) in held_roots}
+    return GroupedParts(
+        sorted(rest, key=lambda u: u.key),
+        sorted(held, key=lambda u: u.key),
+        len(owning - held_groups),
+        len(held_groups),
+        shared,
+    )
+
+
+class _Ties:
+    """Union-find over groups, each root weighted by the units it owns alone."""
+
+    def __init__(self, groups: set[str]):
+        self.parent = {g: g for g in sorted(groups)}
+        self.weight = dict.fromkeys(self.parent, 0)
+
+    def find(self, group: str) -> str:
+        """The root of `group`'s tied set."""
+        while self.parent[group] != group:
+            self.parent[group] = self.parent[self.parent[group]]
+            group = self.parent[group]
+        return group
+
+    def join(self, groups: frozenset[str], cap: float) -> None:
+        """Tie `groups` (and the text they share) into one set if it stays within `cap`."""
+        roots = sorted({self.find(g) for g in groups})
+        total = sum(self.weight[r] for r in roots) + 1
+        if total > cap and len(roots) > 1:
+            return
+        for root in roots[1:]:
+            self.parent[root] = roots[0]
+        self.weight[roots[0]] = total
+
+
 def class_counts(units: Sequence[Unit], classes: Sequence[str]) -> dict[str, int]:
     """Units per class, in model class order (so equal sizes rank in that order)."""
     counts = Counter(u.label for u in units)
@@ -331,6 +533,7 @@ def make_split(
     mu: float | None = None,
     seed: int = 42,
     allow_duplicates: bool = False,
+    group_by: str | None = None,
     replace: bool = False,
     reviews: bool = False,
 ) -> SplitSummary:
@@ -339,8 +542,12 @@ def make_split(
     `validation_size` is the fraction of the (imbalanced) development part held out for
     tuning; the test part is cut first and never touched by the imbalancing. `reviews`:
     reviewed labels override rule labels and add the paragraphs the rule left unlabelled.
+    `group_by`
+    (drug | set_id) keeps every paragraph of one group on one side of both cuts.
     """
-    check_params(classes, method, test_size, validation_size, ratio, classes_cut, fraction, mu)
+    check_params(
+        classes, method, test_size, validation_size, ratio, classes_cut, fraction, mu, group_by
+    )
     if not name.strip():
         raise AdmeError("a split needs a non-empty name")
     class_names = CLASS_SETS[classes]
@@ -357,6 +564,8 @@ def make_split(
         "allow_duplicates": allow_duplicates,
         "conflicts": "majority label, ties dropped",
     }
+    if group_by is not None:  # absent otherwise, so older splits' params read the same
+        params["group_by"] = group_by
     if not Path(db_path).is_file():  # connect() would create an empty file at a mistyped path
         raise AdmeError(f"{db_path}: database does not exist (run `adme fetch` first)")
     con = store.connect(db_path)
@@ -370,7 +579,15 @@ def make_split(
         missing = [c for c in class_names if not any(u.label == c for u in units)]
         if missing:
             raise AdmeError(f"{db_path}: no labelled paragraphs of class {', '.join(missing)}")
-        development, test = stratified_split(units, test_size, seed, "test")
+        keys = group_keys(con, group_by) if group_by else None
+        groups: dict[str, int] = {}
+        shared: set[str] = set()
+        if keys is None:
+            development, test = stratified_split(units, test_size, seed, "test")
+        else:
+            cut = grouped_split(units, keys, test_size, seed, "test")
+            development, test, shared = cut.rest, cut.held, cut.shared
+            groups |= {"train": cut.rest_groups, "test": cut.held_groups}
         targets = imbalance_targets(
             class_counts(development, class_names),
             method,
@@ -380,7 +597,13 @@ def make_split(
             mu=mu,
         )
         development, removed = apply_imbalance(development, targets, seed)
-        if validation_size > 0:
+        if validation_size > 0 and keys is not None:
+            cut = grouped_split(
+                development, keys, validation_size, seed, "validation", strict=False
+            )
+            train, validation, shared = cut.rest, cut.held, shared | cut.shared
+            groups |= {"train": cut.rest_groups, "validation": cut.held_groups}
+        elif validation_size > 0:
             train, validation = stratified_split(
                 development, validation_size, seed, "validation", strict=False
             )
@@ -410,4 +633,6 @@ def make_split(
         removed=removed if method != "natural" else {},
         params=params,
         reviewed=reviewed,
+        groups=groups,
+        shared=len(shared),
     )
