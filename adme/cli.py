@@ -451,6 +451,95 @@ def train(
     typer.echo(summary.render())
 
 
+# --- sweep ---
+@app.command()
+@one_line_errors
+def sweep(
+    name: str = typer.Argument(..., help="Name of the sweep (its runs are tagged with it)."),
+    ratios: str = typer.Option(
+        None, "--ratios", help="Ratio axis: comma-separated imbalance ratios, e.g. 1,0.1,0.05."
+    ),
+    fractions: str = typer.Option(
+        None, "--fractions", help="Step axis: fractions the --classes-cut classes keep."
+    ),
+    mus: str = typer.Option(None, "--mus", help="Long-tail axis: comma-separated mu values."),
+    classes_cut: list[str] = typer.Option(
+        [], "--classes-cut", help="Step axis: a class to cut (repeatable)."
+    ),
+    methods: str = typer.Option(
+        "vanilla,ldam,two-stage",
+        "--methods",
+        help="Comma-separated methods: vanilla, ldam, two-stage, drw, tfidf.",
+    ),
+    seeds: str = typer.Option("7,42,106", "--seeds", help="Comma-separated seeds, one run each."),
+    model: str = typer.Option(
+        None, "--model", help="Encoder to fine-tune (folder or hub id); not needed for tfidf only."
+    ),
+    classes: str = typer.Option("five", "--classes", help="five or binary (adme vs other)."),
+    split_seed: int = typer.Option(42, "--split-seed", help="Seed of the splits' random choices."),
+    test_size: float = typer.Option(0.15, "--test-size", help="Fraction held out as test."),
+    validation_size: float = typer.Option(
+        0.1, "--validation-size", help="Fraction of the rest held out for validation."
+    ),
+    allow_duplicates: bool = typer.Option(
+        False, "--allow-duplicates", help="Let copies of one text sit on both sides."
+    ),
+    epochs: int = typer.Option(3, "--epochs", help="Epochs of vanilla / ldam / drw / stage 2."),
+    lr: float = typer.Option(5e-5, "--lr", help="Learning rate of vanilla / ldam / drw / stage 2."),
+    stage1_epochs: int = typer.Option(3, "--stage1-epochs", help="Two-stage: stage 1 epochs."),
+    stage1_lr: float = typer.Option(1e-4, "--stage1-lr", help="Two-stage: stage 1 learning rate."),
+    s: float = typer.Option(1.0, "--s", help="LDAM logit scale."),
+    max_m: float = typer.Option(0.5, "--max-m", help="LDAM margin of the rarest class."),
+    beta: float = typer.Option(0.9999, "--beta", help="Effective-number class-weight beta."),
+    drw_epoch: int = typer.Option(None, "--drw-epoch", help="drw: epoch re-weighting starts."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Global batch size."),
+    max_length: int = typer.Option(128, "--max-length", help="Tokens kept per paragraph."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Root of the model folders (default models/sweeps)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda:N."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    db: Path = DB_OPTION,
+) -> None:
+    """Train every imbalance value x method x seed of the paper's experiment; resumable."""
+    from adme.sweep import sweep as run_sweep
+
+    def numbers(text: str | None, kind: type, option: str) -> tuple:
+        return () if text is None else _number_list(text, kind, option)
+
+    summary = run_sweep(
+        db,
+        name,
+        ratios=numbers(ratios, float, "--ratios"),
+        fractions=numbers(fractions, float, "--fractions"),
+        mus=numbers(mus, float, "--mus"),
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        seeds=_number_list(seeds, int, "--seeds"),
+        output=output,
+        device=device,
+        progress=progress,
+        echo=typer.echo,
+        classes_cut=tuple(classes_cut),
+        model=model,
+        classes=classes,
+        split_seed=split_seed,
+        test_size=test_size,
+        validation_size=validation_size,
+        allow_duplicates=allow_duplicates,
+        epochs=epochs,
+        lr=lr,
+        stage1_epochs=stage1_epochs,
+        stage1_lr=stage1_lr,
+        s=s,
+        max_m=max_m,
+        beta=beta,
+        drw_epoch=drw_epoch,
+        batch_size=batch_size,
+        max_length=max_length,
+    )
+    typer.echo("\n".join(summary.lines()))
+
+
 # --- label ---
 @app.command()
 @one_line_errors
@@ -544,7 +633,9 @@ def report(
 @app.command()
 @one_line_errors
 def plot(
-    name: str = typer.Argument(..., help="class-balance, per-class-f1, confusion or confidence."),
+    name: str = typer.Argument(
+        ..., help="class-balance, per-class-f1, confusion, confidence or sweep."
+    ),
     output: Path = typer.Option(
         ..., "--output", "-o", help="Image file to write (.png, .svg or .pdf)."
     ),
@@ -563,11 +654,12 @@ def plot(
         "--model",
         help="confidence: model folder or model id (default: the only model with predictions).",
     ),
+    sweep: str = typer.Option(None, "--sweep", help="sweep: the sweep to draw (adme sweep NAME)."),
 ) -> None:
-    """Draw a figure (class balance, per-class F1, confusion matrix, confidence) to a file."""
+    """Draw a figure (class balance, per-class F1, confusion, confidence, sweep) to a file."""
     from adme import plots
 
-    path = plots.plot(db, name, output, split=split, runs=runs, run=run, model=model)
+    path = plots.plot(db, name, output, split=split, runs=runs, run=run, model=model, sweep=sweep)
     typer.echo(f"wrote {path}")
 
 

@@ -1,4 +1,5 @@
-"""The figures of `adme plot`: class balance, per-class F1, a confusion matrix, confidence.
+"""The figures of `adme plot`: class balance, per-class F1, a confusion matrix, confidence,
+and an imbalance sweep's F1 curves (the paper's Figure 2).
 
 Data comes from `sql/plot_*.sql` (reports in their own right, so the numbers behind a figure can
 be printed with `adme report`). Figures are drawn on a bare `matplotlib.figure.Figure`, which
@@ -19,10 +20,11 @@ from adme import reports
 from adme.errors import AdmeError
 from adme.model_id import model_id as weights_model_id
 
-PLOT_NAMES = ("class-balance", "per-class-f1", "confusion", "confidence")
+PLOT_NAMES = ("class-balance", "per-class-f1", "confusion", "confidence", "sweep")
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 CLASS_ORDER = ("absorption", "distribution", "metabolism", "excretion", "other", "adme")
 PART_ORDER = ("train", "validation", "test")
+METHOD_ORDER = ("vanilla", "ldam", "drw", "two-stage", "tfidf")
 DPI = 120
 
 
@@ -223,6 +225,85 @@ def confidence_figure(db_path: str | Path, model: str | Path | None = None) -> F
     return fig
 
 
+AXIS_TITLES = {
+    "ratio": "imbalance ratio (minority / majority)",
+    "step": "fraction kept of the cut classes",
+    "long-tail": "long-tail mu",
+}
+
+
+def _sweep_line(ax, points: dict[float, tuple], method: str, colour: str) -> None:
+    """One method's curve on one panel: mean F1 per value, ± SE band where seeds > 1."""
+    if not points:
+        return
+    xs = sorted(points)
+    ax.plot(xs, [points[x][1] for x in xs], "o-", color=colour, label=method, markersize=4)
+    banded = [(x, points[x]) for x in xs if points[x][0] > 1 and points[x][2] is not None]
+    bx = [x for x, _ in banded]
+    mean = np.array([p[1] for _, p in banded])
+    se = np.array([p[2] for _, p in banded])
+    if len(banded) > 1:
+        ax.fill_between(bx, mean - se, mean + se, color=colour, alpha=0.2)
+    elif banded:  # a band needs two points: a single one gets an error bar
+        ax.errorbar(bx, mean, yerr=se, color=colour, capsize=3)
+
+
+def sweep_figure(db_path: str | Path, sweep: str | None) -> Figure:
+    """A sweep's test F1 against the imbalance: micro, macro and one panel per class.
+
+    One line per method, mean over seeds, with a band of ± one standard error where a point
+    has two seeds or more (one seed gives no band: there is no spread to show).
+    """
+    if not sweep:
+        raise AdmeError(f"give --sweep NAME; stored sweeps: {_listing(choices(db_path, 'sweep'))}")
+    _, rows = reports.run_query(db_path, "sweep_summary", {"sweep": sweep})
+    if not rows:
+        raise AdmeError(
+            f"no finished runs of sweep {sweep!r}; stored sweeps: "
+            f"{_listing(choices(db_path, 'sweep'))}"
+        )
+    axis = rows[0][0]
+    curves: dict[tuple[str, str], dict[float, tuple[int, float, float | None]]] = {}
+    for _, value, method, cls, seeds, f1, se in rows:
+        curves.setdefault((cls, method), {})[value] = (seeds, f1, se)
+    classes = ordered({cls for cls, _ in curves} - {"micro", "macro"}, CLASS_ORDER)
+    panels = ["micro", "macro", *classes]
+    methods = ordered({method for _, method in curves}, METHOD_ORDER)
+    values = sorted({row[1] for row in rows})
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(3.4 * ncols, 2.9 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
+    colours = {m: f"C{i}" for i, m in enumerate(methods)}
+    for ax, panel in zip(axes, panels, strict=False):
+        for method in methods:
+            _sweep_line(ax, curves.get((panel, method), {}), method, colours[method])
+        title = {"micro": "micro-F1", "macro": "macro-F1"}.get(panel, f"F1 {panel}")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        low, high = ax.get_ylim()
+        ax.set_ylim(max(low, -0.02), min(high, 1.02))
+        if len(values) > 1 and values[-1] / values[0] >= 10:
+            ax.set_xscale("log")
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+    seeds = max(r[4] for r in rows)
+    axes[0].set_ylabel("test F1")
+    fig.supxlabel(AXIS_TITLES.get(axis, axis), fontsize=10)
+    handles, _ = axes[0].get_legend_handles_labels()
+    n_seeds = {m: max(r[4] for r in rows if r[2] == m) for m in methods}
+    labels = [f"{m} ({n_seeds[m]} seed{'s' if n_seeds[m] != 1 else ''})" for m in methods]
+    for ax in axes[len(panels) :]:
+        ax.axis("off")
+    if len(axes) > len(panels):
+        axes[-1].legend(handles, labels, loc="center", title="method", fontsize=9)
+    else:
+        fig.legend(handles, labels, loc="outside right upper", title="method", fontsize=9)
+    band = "mean ± SE band" if seeds > 1 else "one seed, no error band"
+    fig.suptitle(f"Sweep {sweep}: test F1 against the imbalance ({band})", fontsize=11)
+    return fig
+
+
 # --- adme plot ----------------------------------------------------------------------------
 
 
@@ -235,6 +316,7 @@ def plot(
     runs: str | Sequence[str] | None = None,
     run: str | None = None,
     model: str | Path | None = None,
+    sweep: str | None = None,
 ) -> Path:
     """Draw plot NAME from the database and save it to OUTPUT (.png, .svg or .pdf); return it."""
     builders: dict[str, Callable[[], Figure]] = {
@@ -242,6 +324,7 @@ def plot(
         "per-class-f1": lambda: per_class_f1_figure(db_path, runs),
         "confusion": lambda: confusion_figure(db_path, run),
         "confidence": lambda: confidence_figure(db_path, model),
+        "sweep": lambda: sweep_figure(db_path, sweep),
     }
     if name not in builders:
         raise AdmeError(f"unknown plot {name!r}; available: {', '.join(PLOT_NAMES)}")

@@ -129,8 +129,34 @@ def metrics_json(run: RunResult, split: SplitData, model_name: str) -> dict:
     }
 
 
-def record_run(db_path: str | Path, run: RunResult, split: SplitData, model_name: str) -> None:
-    """Write the runs, metrics and confusion rows of a finished run in one transaction."""
+_RUN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("split", pa.string()),
+        ("method", pa.string()),
+        ("model", pa.string()),
+        ("params", pa.string()),
+        ("seed", pa.int64()),
+        ("started", pa.timestamp("us")),
+        ("finished", pa.timestamp("us")),
+        ("output", pa.string()),
+        ("sweep", pa.string()),
+    ]
+)
+
+
+def record_run(
+    db_path: str | Path,
+    run: RunResult,
+    split: SplitData,
+    model_name: str,
+    sweep: str | None = None,
+) -> None:
+    """Write the runs, metrics and confusion rows of a finished run in one transaction.
+
+    SWEEP tags the run as a cell of that `adme sweep`, in the same transaction, so a cell is
+    either fully recorded and tagged or not there at all.
+    """
     run_row = pa.Table.from_pylist(
         [
             {
@@ -143,8 +169,10 @@ def record_run(db_path: str | Path, run: RunResult, split: SplitData, model_name
                 "started": run.started,
                 "finished": run.finished,
                 "output": str(run.output),
+                "sweep": sweep,
             }
-        ]
+        ],
+        schema=_RUN_SCHEMA,
     )
     metric_rows = [
         {

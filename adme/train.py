@@ -541,12 +541,14 @@ def train(
     grid_lrs: Sequence[float] = GRID_LRS,
     device: str = "auto",
     progress: bool = True,
+    sweep: str | None = None,
 ) -> TrainSummary:
     """Train `method` on a stored split once per seed; save each model and record its scores.
 
     Everything is checked (options, device, split, model) before training starts, and a run's
     rows are written only when it has finished, so a failure leaves no partial run behind.
     Under torchrun every process trains; only rank 0 writes the folder and the database.
+    SWEEP tags the stored runs as cells of that `adme sweep`.
     """
     config = TrainConfig(
         method,
@@ -588,6 +590,7 @@ def train(
                     device=torch_device,
                     workers=workers,
                     progress=progress,
+                    sweep=sweep,
                 )
             )
     finally:
@@ -596,7 +599,7 @@ def train(
 
 
 def _train_seed(
-    db_path, data, model_name, config, seed, output, n_seeds, *, device, workers, progress
+    db_path, data, model_name, config, seed, output, n_seeds, *, device, workers, progress, sweep
 ) -> RunResult:
     run_id = _run_id(data.name, config.method, seed)
     if output is None:
@@ -631,6 +634,6 @@ def _train_seed(
     if workers.is_main:
         save_run(run, data, model_name, trained, tokenizer)
         run.finished = dt.datetime.now()
-        record_run(db_path, run, data, model_name)
+        record_run(db_path, run, data, model_name, sweep)
     ddp.barrier(workers)
     return run

@@ -233,3 +233,13 @@ SELECT p.paragraph_id, p.text_hash, p.rule_label, c.label AS review_label, c.rev
        c.reviewer, c.created_at
 FROM paragraphs p
 JOIN current_reviews c USING (text_hash);
+
+-- Imbalance sweeps (adme sweep): one row per sweep, with the options every one of its cells
+-- shares; the cells themselves are the runs tagged with the sweep's name.
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_name VARCHAR PRIMARY KEY,
+    axis       VARCHAR NOT NULL,          -- ratio | step | long-tail: the split method swept
+    params     JSON NOT NULL,             -- shared split and training options
+    created_at TIMESTAMP DEFAULT current_timestamp
+);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS sweep VARCHAR;  -- the adme sweep a run is a cell of

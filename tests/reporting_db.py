@@ -147,7 +147,8 @@ def write_runs(con) -> None:
     for run_id, split, method, seed, scores in RUNS:
         f1s = dict(zip(CLASSES, scores, strict=True))
         con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, 'models/tiny', '{}', ?, now(), now(), ?)",
+            "INSERT INTO runs (run_id, split, method, model, params, seed, started, finished, "
+            "output) VALUES (?, ?, ?, 'models/tiny', '{}', ?, now(), now(), ?)",
             [run_id, split, method, seed, f"models/{run_id}"],
         )
         for cls, f1 in f1s.items():
