@@ -136,12 +136,32 @@ def fetch(
         help="--from: processes parsing labels instead of threads (0: use --threads; "
         "worth it for large releases on machines with many cores).",
     ),
+    reparse: bool = typer.Option(
+        False,
+        "--reparse",
+        help="Only read the products and ingredients of documents an older adme stored, from "
+        "--cache or the file they came from (paragraphs and predictions stay); lists those "
+        "whose XML is gone. Rerunning the same --from does the same for its documents.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     db: Path = DB_OPTION,
     cache: Path = CACHE_OPTION,
 ) -> None:
     """Fetch SPL labels (DailyMed or disk) into the database; rejects go to stderr, exit 1."""
     from adme.fetch import fetch as run_fetch
+
+    if reparse:
+        from adme.reparse import reparse_products
+
+        given = {"--from": from_path, "--drug": drug, "--unii": unii, "--ndc": ndc}
+        given.update({"--setid": setid, "--since": since})
+        done = reparse_products(db, cache, [flag for flag, value in given.items() if value])
+        for set_id, source in done.missing:
+            typer.echo(f"no XML: {set_id} ({source or 'no source recorded'})", err=True)
+        for source, fault in done.failed:
+            typer.echo(f"rejected: {source}: {fault}", err=True)
+        typer.echo(done.line())
+        return
 
     summary = run_fetch(
         db,

@@ -490,3 +490,74 @@ def test_unii_with_from_is_a_one_line_error(tmp_path):
         "error: --from reads files on disk; it cannot be combined with --unii"
     ]
     assert not (tmp_path / "a.duckdb").exists()
+
+
+# --- fetch --reparse ---------------------------------------------------------------------------
+
+
+def test_reparse_reads_products_from_cache_file_or_zip_and_lists_the_rest(tmp_path):
+    import zipfile
+
+    from adme import cache
+    from adme.reparse import reparse_products
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in (LIPITOR, HUMIRA, NOT_A_LABEL):
+        shutil.copy(path, folder / path.name)
+    with zipfile.ZipFile(folder / "release.zip", "w") as archive:
+        archive.write(IBUPROFEN_SUSPENSION, IBUPROFEN_SUSPENSION.name)
+    db = tmp_path / "adme.duckdb"
+    fetch_from_path(db, folder, tmp_path / "cache", progress=False)
+    expected = sorted(_rows(db, "SELECT * FROM ingredients"))
+    _as_before_products(db)
+    before = _snapshot(db)
+    # LIPITOR: gone from disk but in the cache; HUMIRA: gone everywhere.
+    cache.put(tmp_path / "cache", LIPITOR.read_bytes())
+    (folder / LIPITOR.name).unlink()
+    (folder / HUMIRA.name).unlink()
+
+    summary = reparse_products(db, tmp_path / "cache")
+    assert summary.filled == 3 and summary.failed == []
+    humira_set = "608d4f0d-b19f-46d3-749a-7159aa5f933d"
+    assert summary.missing == [(humira_set, str(folder / HUMIRA.name))]
+    assert _snapshot(db) == before
+    humira_doc = _rows(db, "SELECT document_id FROM documents WHERE set_id = ?", [humira_set])
+    filled = [r for r in expected if r[0] != humira_doc[0][0]]
+    assert sorted(_rows(db, "SELECT * FROM ingredients")) == filled
+    assert _rows(db, "SELECT set_id FROM documents WHERE products_found IS NULL") == [(humira_set,)]
+
+    again = reparse_products(db, tmp_path / "cache")
+    assert again.filled == 0 and len(again.missing) == 1
+    assert sorted(_rows(db, "SELECT * FROM ingredients")) == filled
+
+
+def test_cli_reparse_lists_missing_xml_and_refuses_other_inputs(sample_db, tmp_path):
+    from typer.testing import CliRunner
+
+    from adme.cli import app
+
+    runner = CliRunner()
+    both = runner.invoke(app, ["fetch", "--reparse", "--drug", "x", "--db", str(sample_db)])
+    assert both.exit_code == 1
+    assert both.output.strip() == "error: --reparse reads stored documents only; drop --drug"
+    nowhere = runner.invoke(app, ["fetch", "--reparse", "--db", str(tmp_path / "none.duckdb")])
+    assert nowhere.exit_code == 1 and "database does not exist" in nowhere.output
+    assert not (tmp_path / "none.duckdb").exists()
+
+    _as_before_products(sample_db)
+    con = duckdb.connect(str(sample_db))
+    con.execute("UPDATE documents SET source = 'gone/' || source WHERE set_id = ?", [LIPITOR_SET])
+    con.close()
+    args = ["fetch", "--reparse", "--db", str(sample_db), "--cache", str(tmp_path / "c")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert [x for x in lines if x.startswith("no XML: ")] == [
+        f"no XML: {LIPITOR_SET} (gone/{LIPITOR})"
+    ]
+    total = _rows(sample_db, "SELECT count(*) FROM documents")[0][0]
+    assert lines[-1] == (
+        f"products read for {total - 1} stored documents; "
+        "1 without XML in the cache or at their source, 0 that no longer parse"
+    )
