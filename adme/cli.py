@@ -195,7 +195,8 @@ def fetch(
 
 # --- merge ---
 @app.command(
-    help="Merge part DuckDB files into --db: documents, paragraphs, rejects and predictions. "
+    help="Merge part DuckDB files into --db: documents (with their products), paragraphs, "
+    "rejects and predictions. "
     "Each part is attached read-only and copied in one transaction; rows already stored are "
     "skipped, so merging again changes nothing. Splits, runs and metrics are per-experiment "
     "and are NOT merged: make splits and train on the merged file.",

@@ -76,20 +76,23 @@ def document_labeler(root: etree._Element) -> str | None:
     return _text(_path(root, "author", "assignedEntity", "representedOrganization", "name"))
 
 
-def _product_elements(root: etree._Element) -> Iterator[etree._Element]:
-    """The outer `subject/manufacturedProduct` of every section, in document order."""
-    body = _path(root, "component", "structuredBody")
-    if body is not None:
-        yield from _products_below(body)
+_NS = {"v": "urn:hl7-org:v3"}
+_TOP_LEVEL_PRODUCTS = etree.XPath(
+    "v:component/v:structuredBody/v:component/v:section/v:subject/v:manufacturedProduct",
+    namespaces=_NS,
+)
+_ANY_PRODUCTS = etree.XPath(
+    "v:component/v:structuredBody//v:section/v:subject/v:manufacturedProduct", namespaces=_NS
+)
 
 
-def _products_below(element: etree._Element) -> Iterator[etree._Element]:
-    # Product data sections are top-level in practice; nothing in the standard keeps them so.
-    for component in element.findall(_V + "component"):
-        for section in component.findall(_V + "section"):
-            for subject in section.findall(_V + "subject"):
-                yield from subject.findall(_V + "manufacturedProduct")
-            yield from _products_below(section)
+def _product_elements(root: etree._Element) -> list[etree._Element]:
+    """The outer `subject/manufacturedProduct` elements, in document order.
+
+    Product data sections are top-level in every label seen; a deeper one is looked for only
+    when there is none at the top (a full-depth search costs five times as much).
+    """
+    return _TOP_LEVEL_PRODUCTS(root) or _ANY_PRODUCTS(root)
 
 
 def _product(outer: etree._Element, ordinal: int, labeler: str | None) -> Product | None:
@@ -121,36 +124,49 @@ def _product(outer: etree._Element, ordinal: int, labeler: str | None) -> Produc
     )
 
 
+_SUBSTANCE = {  # ingredient element -> its substance element (current, then pre-2009 markup)
+    _V + "ingredient": _V + "ingredientSubstance",
+    _V + "activeIngredient": _V + "activeIngredientSubstance",
+    _V + "inactiveIngredient": _V + "inactiveIngredientSubstance",
+}
+
+
 def _ingredients(product: etree._Element) -> Iterator[Ingredient]:
     """The ingredients of one (inner or part) product, current and pre-2009 markup."""
     for child in product:
-        tag = child.tag if isinstance(child.tag, str) else ""
-        if tag == _V + "ingredient":
-            class_code = child.get("classCode")
-            substance = child.find(_V + "ingredientSubstance")
-            role = ROLES.get(class_code or "", "other")
-        elif tag == _V + "activeIngredient":
-            class_code, role = child.get("classCode"), "active"
-            substance = child.find(_V + "activeIngredientSubstance")
-        elif tag == _V + "inactiveIngredient":
-            class_code, role = child.get("classCode"), "inactive"
-            substance = child.find(_V + "inactiveIngredientSubstance")
-        else:
+        substance_tag = _SUBSTANCE.get(child.tag) if isinstance(child.tag, str) else None
+        if substance_tag is None:
             continue
+        parts = _children(child)
+        substance = parts.get(substance_tag)
         if substance is None:
             continue
-        moiety = _path(substance, "activeMoiety", "activeMoiety")
+        class_code = child.get("classCode")
+        if child.tag == _V + "ingredient":
+            role = ROLES.get(class_code or "", "other")
+        else:
+            role = "active" if child.tag == _V + "activeIngredient" else "inactive"
+        about = _children(substance)
+        moiety = _children(about.get(_V + "activeMoiety")).get(_V + "activeMoiety")
+        of_moiety = _children(moiety)
         yield Ingredient(
-            name=_text(substance.find(_V + "name")),
-            unii=_code(substance.find(_V + "code"), UNII_SYSTEM),
+            name=_text(about.get(_V + "name")),
+            unii=_code(about.get(_V + "code"), UNII_SYSTEM),
             role=role,
             class_code=class_code,
-            strength=_strength(child.find(_V + "quantity")),
-            moiety_name=_text(moiety.find(_V + "name")) if moiety is not None else None,
-            moiety_unii=(
-                _code(moiety.find(_V + "code"), UNII_SYSTEM) if moiety is not None else None
-            ),
+            strength=_strength(parts.get(_V + "quantity")),
+            moiety_name=_text(of_moiety.get(_V + "name")),
+            moiety_unii=_code(of_moiety.get(_V + "code"), UNII_SYSTEM),
         )
+
+
+def _children(element: etree._Element | None) -> dict[str, etree._Element]:
+    """Tag -> first child with that tag: one pass instead of a `find` per field."""
+    found: dict[str, etree._Element] = {}
+    if element is not None:
+        for child in element:
+            found.setdefault(child.tag, child)
+    return found
 
 
 def _approval(element: etree._Element) -> tuple[str | None, str | None]:
