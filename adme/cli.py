@@ -753,8 +753,17 @@ def serve(
         256, "--max-paragraphs", help="Most paragraphs one POST /label may send."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    allow_reviews: bool = typer.Option(
+        False,
+        "--allow-reviews",
+        help="Let the review page (/review) record answers as `reviews` rows (default: "
+        "read-only). Needs --reviewer.",
+    ),
+    reviewer: str = typer.Option(
+        None, "--reviewer", help="Name recorded with every answer given on the review page."
+    ),
 ) -> None:
-    """Serve POST /label, GET /documents/{set_id} and GET /health over HTTP (FastAPI)."""
+    """Serve the review page (/review), POST /label, GET /documents/{set_id}, GET /health."""
     from adme import serve as api
 
     typer.echo(
@@ -766,6 +775,9 @@ def serve(
             max_body_bytes=max_body_bytes,
             max_paragraphs=max_paragraphs,
             device=device,
+            allow_reviews=allow_reviews,
+            reviewer=reviewer,
+            announce=typer.echo,
         )
     )
 

@@ -43,6 +43,14 @@ _MATCH_KEYS = ("paragraph_id", "text_hash", "text")
 _EXTRA = "\0extra"  # DictReader key of fields beyond the header
 
 
+class UnknownParagraph(AdmeError):
+    """A review names a paragraph the database does not hold."""
+
+
+class ReviewConflict(AdmeError):
+    """An undo the trail cannot take: no such review, already undone, or itself an undo."""
+
+
 @dataclass
 class ImportSummary:
     """What `import_reviews` stored, skipped and refused."""
@@ -131,7 +139,7 @@ def record_review(
         "SELECT text_hash FROM paragraphs WHERE paragraph_id = ?", [paragraph_id]
     ).fetchone()
     if found is None:
-        raise AdmeError(f"paragraph {paragraph_id!r} is not in the database")
+        raise UnknownParagraph(f"paragraph {paragraph_id!r} is not in the database")
     return con.execute(
         "INSERT INTO reviews (paragraph_id, text_hash, label, reviewer, note, source) "
         "VALUES (?, ?, ?, ?, ?, ?) RETURNING review_id",
@@ -150,11 +158,11 @@ def retract_review(
         "SELECT paragraph_id, text_hash, label FROM reviews WHERE review_id = ?", [review_id]
     ).fetchone()
     if row is None:
-        raise AdmeError(f"review {review_id} does not exist")
+        raise ReviewConflict(f"review {review_id} does not exist")
     if row[2] is None:
-        raise AdmeError(f"review {review_id} is itself an undo and cannot be undone")
+        raise ReviewConflict(f"review {review_id} is itself an undo and cannot be undone")
     if con.execute("SELECT 1 FROM reviews WHERE retracts = ?", [review_id]).fetchone():
-        raise AdmeError(f"review {review_id} is already undone")
+        raise ReviewConflict(f"review {review_id} is already undone")
     return con.execute(
         "INSERT INTO reviews (paragraph_id, text_hash, label, reviewer, note, source, retracts) "
         "VALUES (?, ?, NULL, ?, 'undo', ?, ?) RETURNING review_id",

@@ -3,6 +3,7 @@
     POST /label              {"paragraphs": ["...", ...]} -> label and per-class probabilities
     GET  /documents/{set_id} the latest version's paragraphs, rule labels and this model's labels
     GET  /health             status, model id, database
+    GET  /review             the review page (adme/review_page.py): correct labels by hand
 
 Why FastAPI + uvicorn: request bodies are validated by pydantic models (a wrong shape is a 422
 naming the field, not a stack trace), the OpenAPI schema and interactive docs at /docs come for
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adme import __version__, reports
 from adme.errors import AdmeError
 from adme.label import load_classifier, predict_texts
+from adme.review_page import add_review_routes
 
 MAX_BODY_BYTES = 1_000_000
 MAX_PARAGRAPHS = 256
@@ -217,14 +219,20 @@ def create_app(
     device: str = "auto",
     batch_size: int = 32,
     max_length: int = 128,
+    allow_reviews: bool = False,
+    reviewer: str | None = None,
 ) -> FastAPI:
     """Build the API over the model in MODEL_DIR and the database DB_PATH.
 
     The model is loaded now, so a missing or unusable folder is an AdmeError before serving.
+    The review page records answers only with ALLOW_REVIEWS, as REVIEWER.
     """
     db_path = Path(db_path)
+    if allow_reviews and not (reviewer or "").strip():  # before the (slow) model load
+        raise AdmeError("--allow-reviews needs --reviewer NAME (recorded with every answer)")
     classifier = load_classifier(model_dir, device)
     inference_lock = threading.Lock()
+    db_lock = threading.Lock()  # one connection at a time: see adme/review_page.py
     app = FastAPI(
         title="adme",
         version=__version__,
@@ -263,9 +271,12 @@ def create_app(
     @app.get("/documents/{set_id}", response_model=DocumentResponse)
     def document(set_id: str) -> dict[str, Any]:
         """The latest stored version of SET_ID with rule labels and this model's predictions."""
-        columns, rows = reports.run_query(
-            db_path, "queries/serve_document", {"set_id": set_id, "model_id": classifier.model_id}
-        )
+        with db_lock:
+            columns, rows = reports.run_query(
+                db_path,
+                "queries/serve_document",
+                {"set_id": set_id, "model_id": classifier.model_id},
+            )
         if not rows:
             raise HTTPException(404, f"set_id {set_id!r} is not in the database {db_path}")
         return document_from_rows(columns, rows, classifier.model_id)
@@ -283,13 +294,43 @@ def create_app(
             "paragraphs": None,
         }
         try:
-            _, ((documents, paragraphs),) = reports.run_query(db_path, "queries/serve_health")
+            with db_lock:
+                _, ((documents, paragraphs),) = reports.run_query(db_path, "queries/serve_health")
             answer.update(documents=documents, paragraphs=paragraphs)
         except AdmeError as exc:
             answer.update(status="degraded", database_error=str(exc))
         return answer
 
+    def predict(texts: list[str]):
+        with inference_lock:
+            return predict_texts(classifier, texts, batch_size, max_length)
+
+    add_review_routes(
+        app,
+        db_path,
+        model_id=classifier.model_id,
+        predict=predict,
+        db_lock=db_lock,
+        allow_reviews=allow_reviews,
+        reviewer=reviewer,
+    )
     return app
+
+
+def start_line(host: str, port: int, allow_reviews: bool, reviewer: str | None) -> str:
+    """What `adme serve` says on start: the address, who can reach it, whether reviews record."""
+    reach = (
+        "this machine only" if host in ("127.0.0.1", "localhost", "::1") else "other machines too"
+    )
+    mode = (
+        f"answers are recorded as reviewer {reviewer!r}"
+        if allow_reviews
+        else "read-only (--allow-reviews --reviewer NAME to record answers)"
+    )
+    return (
+        f"adme serve: bound to {host}:{port} ({reach}); review page "
+        f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/review, {mode}"
+    )
 
 
 def serve(
@@ -301,12 +342,27 @@ def serve(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_paragraphs: int = MAX_PARAGRAPHS,
     device: str = "auto",
+    allow_reviews: bool = False,
+    reviewer: str | None = None,
+    announce=None,
 ) -> str:
-    """Run the API with uvicorn until interrupted; return a line saying it stopped."""
+    """Run the API with uvicorn until interrupted; return a line saying it stopped.
+
+    ANNOUNCE(line), when given, is told where the server listens and whether reviews are
+    recorded, once the model is loaded.
+    """
     import uvicorn
 
     app = create_app(
-        db_path, model_dir, max_body_bytes, max_paragraphs=max_paragraphs, device=device
+        db_path,
+        model_dir,
+        max_body_bytes,
+        max_paragraphs=max_paragraphs,
+        device=device,
+        allow_reviews=allow_reviews,
+        reviewer=reviewer,
     )
+    if announce is not None:
+        announce(start_line(host, port, allow_reviews, reviewer))
     uvicorn.run(app, host=host, port=port, log_level="info")
     return f"adme serve on {host}:{port} stopped"
