@@ -89,7 +89,10 @@ def fetch(
         [], "--setid", help="DailyMed: this label set id (repeatable)."
     ),
     since: str = typer.Option(
-        None, "--since", help="DailyMed: labels published on or after YYYY-MM-DD."
+        None,
+        "--since",
+        help="DailyMed: labels published on or after YYYY-MM-DD; --updates: updates from that "
+        "day on.",
     ),
     doctype: str = typer.Option(
         "34391-3", "--doctype", help="DailyMed: LOINC document type (34391-3: human Rx label)."
@@ -131,10 +134,39 @@ def fetch(
         "1: all on one thread. Rows are stored in input order either way.",
     ),
     parse_workers: int = typer.Option(
-        0,
+        None,
         "--parse-workers",
-        help="--from: processes parsing labels instead of threads (0: use --threads; "
-        "worth it for large releases on machines with many cores).",
+        help="--from and releases: processes parsing labels instead of threads (0: use "
+        "--threads). Default: up to 4 processes for inputs of 256 MB or more, else threads.",
+        show_default=False,
+    ),
+    release: str = typer.Option(
+        None,
+        "--release",
+        help="Download and ingest a DailyMed bulk release, e.g. human-rx, found on the SPL "
+        "resources page (--release-url); parts already applied are skipped, cut downloads resume.",
+    ),
+    parts: str = typer.Option(
+        None, "--parts", help="--release: only these parts, e.g. 1,3 (default: every part)."
+    ),
+    updates: bool = typer.Option(
+        False,
+        "--updates",
+        help="Apply the update ZIPs (monthly, weekly, daily) newer than the database, oldest "
+        "first (from --since when given); prescription labels only.",
+    ),
+    release_url: str = typer.Option(
+        None,
+        "--release-url",
+        help="--release/--updates: the page linking the files (default: DailyMed's SPL "
+        "resources page, https://dailymed.nlm.nih.gov/dailymed/spl-resources-all-drug-labels.cfm).",
+        show_default=False,
+    ),
+    keep_download: bool = typer.Option(
+        False,
+        "--keep-download",
+        help="--release/--updates: keep the downloaded ZIPs in --cache/releases (GBs each; "
+        "by default each is deleted once ingested).",
     ),
     reparse: bool = typer.Option(
         False,
@@ -172,6 +204,11 @@ def fetch(
         keep_xml=keep_xml,
         threads=threads,
         parse_workers=parse_workers,
+        release=release,
+        parts=parts,
+        updates=updates,
+        release_url=release_url,
+        keep_download=keep_download,
         drug=drug,
         unii=unii,
         ndc=ndc,

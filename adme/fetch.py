@@ -41,6 +41,8 @@ PROCESS_CHUNK = 8  # labels per task sent to a parse process (see `_parse_in_pro
 # so a release of unusually large labels cannot take more than this plus one label.
 MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 CHUNK_BYTES = 8 * 1024 * 1024  # a chunk for a parse process is sent once it holds this much
+# Inputs this large are parsed in processes by default (benchmarks/release.py measures why).
+AUTO_PROCESS_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -165,14 +167,18 @@ def _parse_in_process(tasks: list[str | tuple[bytes, str, str]]) -> list[tuple |
     ]
 
 
-def _files_for_processes(files: list[Path]) -> Iterator[Path | sources.Item]:
+def _files_for_processes(
+    files: list[Path],
+    names: dict[Path, str] | None = None,
+    keep: sources.MemberFilter | None = None,
+) -> Iterator[Path | sources.Item]:
     """The input for parse processes: a plain .xml file as its path (the process reads it),
     anything else (ZIPs) as the items `sources` reads from it, in input order."""
     for file in files:
         if file.name.lower().endswith(".xml"):
             yield file
         else:
-            yield from sources.iter_files([file])
+            yield from sources.iter_files([file], names, keep)
 
 
 class _Progress:
@@ -397,7 +403,9 @@ def fetch_from_path(
     batch_size: int = BATCH_SIZE,
     keep_xml: bool = False,
     threads: int = DEFAULT_THREADS,
-    parse_workers: int = 0,
+    parse_workers: int | None = None,
+    source_name: str | None = None,
+    keep_member: sources.MemberFilter | None = None,
 ) -> FetchSummary:
     """Store every SPL label found at `path` (XML file, folder, release ZIP, folder of ZIPs).
 
@@ -411,10 +419,19 @@ def fetch_from_path(
     included) and takes the results in input order, so the rows are those of a serial run.
     `threads` <= 1 does everything on this thread. With `parse_workers` >= 2, processes parse
     instead of threads (extraction then runs on several cores; worth it on many-core machines).
+
+    `parse_workers` None (the default) picks the engine by input size: processes for inputs of
+    AUTO_PROCESS_BYTES or more (a release part), threads below (a start-up costs ~1 s).
+
+    `source_name` records a single file under another name (a release by the URL it was
+    downloaded from); `keep_member` picks the top-level members of ZIPs (e.g. prescription/).
     """
-    if threads < 0 or parse_workers < 0:
+    if threads < 0 or (parse_workers or 0) < 0:
         raise AdmeError("--threads and --parse-workers must be 0 or more")
     files = sources.check_input(Path(path))
+    if parse_workers is None:
+        parse_workers = auto_parse_workers(files)
+    names = {files[0]: source_name} if source_name and len(files) == 1 else None
     if keep_xml:
         cache.check_root(Path(cache_dir))
     total = sources.estimate_count(files) if progress else None
@@ -426,9 +443,9 @@ def fetch_from_path(
     ):
         in_processes = isinstance(pool, ProcessPoolExecutor)
         if in_processes and not keep_xml:
-            items = _files_for_processes(files)  # XML files are read by the processes
+            items = _files_for_processes(files, names, keep_member)  # processes read XML files
         else:
-            items = sources.iter_files(files)
+            items = sources.iter_files(files, names, keep_member)
         if pool is None:
             for item in items:
                 if isinstance(item, sources.Reject):
@@ -440,6 +457,22 @@ def fetch_from_path(
         else:
             _ingest_in_parallel(ing, pool, items, threads * 8)
         return ing.summary
+
+
+def auto_parse_workers(files: list[Path]) -> int:
+    """Parse processes worth starting for these input files: up to 4 for a large input on a
+    machine with 2 or more cores (extraction then runs on every core), else 0 (threads)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    size = 0
+    for file in files:
+        try:
+            size += file.stat().st_size
+        except OSError:
+            continue
+        if size >= AUTO_PROCESS_BYTES:
+            return min(4, cores) if cores >= 2 else 0
+    return 0
 
 
 @contextmanager
@@ -861,14 +894,41 @@ def fetch(
     batch_size: int = BATCH_SIZE,
     keep_xml: bool = False,
     threads: int = DEFAULT_THREADS,
-    parse_workers: int = 0,
+    parse_workers: int | None = None,
+    release: str | None = None,
+    parts: str | None = None,
+    updates: bool = False,
+    release_url: str | None = None,
+    keep_download: bool = False,
     **dailymed_options,
 ) -> FetchSummary:
-    """`adme fetch`: ingest `from_path` when given, else ask DailyMed (see fetch_from_dailymed).
+    """`adme fetch`: ingest `from_path` when given, a bulk `release` or its `updates`
+    (adme.releases), else ask DailyMed's web services (see fetch_from_dailymed).
 
-    `keep_xml`, `threads` and `parse_workers` apply to `from_path` only: DailyMed labels are
-    always cached, and parsed on this thread while the downloads run on `workers` threads.
+    `keep_xml` applies to `from_path` only, `threads` and `parse_workers` to files (from disk
+    or downloaded releases): DailyMed labels are always cached, and parsed on this thread while
+    the downloads run on `workers` threads.
     """
+    if release or updates:
+        return _fetch_release(
+            db_path,
+            cache_dir,
+            from_path=from_path,
+            progress=progress,
+            batch_size=batch_size,
+            threads=threads,
+            parse_workers=parse_workers,
+            release=release,
+            parts=parts,
+            updates=updates,
+            release_url=release_url,
+            keep_download=keep_download,
+            **dailymed_options,
+        )
+    if parts or release_url or keep_download:
+        raise AdmeError("--parts, --release-url and --keep-download go with --release or --updates")
+    if parse_workers is None and from_path is None:
+        parse_workers = 0
     if from_path is not None:
         flags = {"drug": "--drug", "setids": "--setid", "since": "--since"}
         flags.update(all_versions="--all-versions", unii="--unii", ndc="--ndc")
@@ -889,3 +949,48 @@ def fetch(
     return fetch_from_dailymed(
         db_path, cache_dir, progress=progress, batch_size=batch_size, **dailymed_options
     )
+
+
+def _fetch_release(
+    db_path,
+    cache_dir,
+    *,
+    from_path,
+    release,
+    updates,
+    since=None,
+    rate=2.0,
+    read_timeout=60.0,
+    retries=5,
+    **options,
+):
+    """`fetch --release` / `--updates`: refuse the options that do not go with them, then run."""
+    from adme import releases
+
+    flags = {"drug": "--drug", "setids": "--setid", "all_versions": "--all-versions"}
+    flags["limit"] = "--limit"
+    conflicting = ["--from"] if from_path is not None else []
+    conflicting += [flag for key, flag in flags.items() if options.get(key)]
+    if release and updates:
+        conflicting.append("--updates")
+    if since and not updates:
+        conflicting.append("--since")
+    if options["parts"] and not release:
+        conflicting.append("--parts")
+    if conflicting:
+        what = "--release" if release else "--updates"
+        raise AdmeError(f"{what} cannot be combined with {', '.join(conflicting)}")
+    common = {
+        "progress": options["progress"],
+        "batch_size": options["batch_size"],
+        "threads": options["threads"],
+        "parse_workers": options["parse_workers"],
+        "keep_download": options["keep_download"],
+        "release_url": options["release_url"] or releases.DEFAULT_RELEASE_URL,
+        "rate": rate,
+        "read_timeout": read_timeout,
+        "retries": retries,
+    }
+    if release:
+        return releases.fetch_release(db_path, cache_dir, release, parts=options["parts"], **common)
+    return releases.fetch_updates(db_path, cache_dir, since=since, **common)

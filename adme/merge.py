@@ -121,6 +121,8 @@ def _merge_one(
                     con.execute(steps["ingredients"])
                 rejects = _count(con, steps["rejects"])
                 predictions = _count(con, steps["predictions"]) if "predictions" in tables else 0
+                if "releases" in tables:
+                    con.execute(steps["releases"])
                 con.execute(steps["cleanup"])
         except duckdb.Error as exc:
             raise AdmeError(f"{part}: merge failed: {str(exc).splitlines()[0]}") from exc

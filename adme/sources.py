@@ -16,7 +16,7 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -76,6 +76,7 @@ class Reject:
 
 
 Item = RawSpl | Reject
+MemberFilter = Callable[[str], bool]
 
 
 def _is_xml_name(name: str) -> bool:
@@ -136,13 +137,17 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return b"".join(chunks)
 
 
-def iter_zip(archive: zipfile.ZipFile, name: str, depth: int = 1) -> Iterator[Item]:
+def iter_zip(
+    archive: zipfile.ZipFile, name: str, depth: int = 1, keep: MemberFilter | None = None
+) -> Iterator[Item]:
     """Yield every SPL XML inside a ZIP (and inside its inner ZIPs), or a Reject per bad member.
 
     `name` is how the archive is shown to the user; members are shown as `name!member`.
     """
     members = sorted((i for i in archive.infolist() if not i.is_dir()), key=lambda i: i.filename)
     for info in members:
+        if keep is not None and depth == 1 and not keep(info.filename):
+            continue  # e.g. an update ZIP's OTC labels when only prescription ones are wanted
         source = f"{name}!{info.filename}"
         if not (_is_xml_name(info.filename) or _is_zip_name(info.filename)):
             continue  # images and other attachments of a label
@@ -257,7 +262,7 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _iter_zip_file(path: Path) -> Iterator[Item]:
+def _iter_zip_file(path: Path, name: str, keep: MemberFilter | None) -> Iterator[Item]:
     """Yield the SPL XML inside a ZIP file on disk, member by member."""
     try:
         handle = path.open("rb")
@@ -269,19 +274,22 @@ def _iter_zip_file(path: Path) -> Iterator[Item]:
             size = os.fstat(handle.fileno()).st_size
             archive = _checked_zip(handle, size, str(path))
         except _NotWhole as exc:
-            yield Reject(str(path), str(exc))
+            yield Reject(name, str(exc))
             return
         except _ZIP_FAULTS as exc:
-            yield Reject(str(path), f"not a valid ZIP file: {_one_line(exc)}")
+            yield Reject(name, f"not a valid ZIP file: {_one_line(exc)}")
             return
         with archive:
-            yield from iter_zip(archive, str(path))
+            yield from iter_zip(archive, name, keep=keep)
 
 
-def _iter_file(path: Path) -> Iterator[Item]:
-    """Yield the SPL XML of one file: itself, or the members of a ZIP (by name or content)."""
+def _iter_file(path: Path, name: str, keep: MemberFilter | None = None) -> Iterator[Item]:
+    """Yield the SPL XML of one file: itself, or the members of a ZIP (by name or content).
+
+    `name` is how the file is shown and recorded (its path, or the URL it was downloaded from).
+    """
     if _is_zip_name(path.name):
-        yield from _iter_zip_file(path)
+        yield from _iter_zip_file(path, name, keep)
         return
     data = read_label_file(path)
     if isinstance(data, Reject):
@@ -342,10 +350,16 @@ def iter_spl(path: Path) -> Iterator[Item]:
     yield from iter_files(check_input(Path(path)))
 
 
-def iter_files(files: list[Path]) -> Iterator[Item]:
-    """Yield every SPL XML inside the given files (as listed by `check_input`)."""
+def iter_files(
+    files: list[Path], names: dict[Path, str] | None = None, keep: MemberFilter | None = None
+) -> Iterator[Item]:
+    """Yield every SPL XML inside the given files (as listed by `check_input`).
+
+    `names` shows a file by another name than its path (a download by its URL, so the sources
+    recorded do not depend on where it was saved); `keep` picks a ZIP's top-level members.
+    """
     for file in files:
-        yield from _iter_file(file)
+        yield from _iter_file(file, (names or {}).get(file, str(file)), keep)
 
 
 def estimate_count(files: list[Path]) -> int | None:

@@ -366,3 +366,30 @@ def write_split(
             )
     finally:
         con.unregister("incoming_split_rows")
+
+
+def record_release(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    """Store one applied release or update file (`releases`); the same file twice is a no-op."""
+    con.execute(sql_text("queries/record_release"), row)
+
+
+def release_counts(con: duckdb.DuckDBPyConnection, url: str) -> tuple[int, int]:
+    """(documents, rejected sources) recorded from the file downloaded from `url`.
+
+    Counted from the stored rows, not from one run, so a file whose ingest was interrupted and
+    resumed is recorded exactly as an uninterrupted run would record it.
+    """
+    added, rejected = con.execute(
+        sql_text("queries/release_counts"), {"url": url, "prefix": f"{url}!"}
+    ).fetchone()
+    return int(added), int(rejected)
+
+
+def applied_releases(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, object]]:
+    """(name, size, published) of every release or update file already applied."""
+    return con.execute("SELECT name, size, published FROM releases").fetchall()
+
+
+def newest_release_date(con: duckdb.DuckDBPyConnection):
+    """The newest published date among applied files (what --updates starts after), or None."""
+    return con.execute("SELECT max(published) FROM releases").fetchone()[0]

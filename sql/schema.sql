@@ -243,3 +243,21 @@ CREATE TABLE IF NOT EXISTS sweeps (
     created_at TIMESTAMP DEFAULT current_timestamp
 );
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS sweep VARCHAR;  -- the adme sweep a run is a cell of
+
+-- Release and update ZIPs applied by `adme fetch --release / --updates`, one row per file
+-- version (a monthly release part keeps its name and changes its bytes), so a rerun downloads
+-- and ingests nothing it already applied, and `adme report releases` says how current it is.
+CREATE TABLE IF NOT EXISTS releases (
+    name               VARCHAR NOT NULL,  -- file name, e.g. dm_spl_release_human_rx_part1.zip
+    kind               VARCHAR NOT NULL,  -- release | daily | weekly | monthly
+    url                VARCHAR NOT NULL,  -- where it was downloaded from (documents.source prefix)
+    size               BIGINT NOT NULL,   -- bytes, as announced and as downloaded
+    sha256             VARCHAR NOT NULL,
+    published          DATE,              -- from the name (updates), else Last-Modified
+    covers_from        DATE,              -- first day an update covers (NULL for releases)
+    applied_at         TIMESTAMP DEFAULT current_timestamp,
+    documents_added    INTEGER NOT NULL,  -- documents stored from this file
+    documents_skipped  INTEGER NOT NULL,  -- labels in it already stored from elsewhere
+    documents_rejected INTEGER NOT NULL,
+    PRIMARY KEY (name, size, sha256)
+);

@@ -283,3 +283,141 @@ def _handler_for(server: FixtureServer) -> type[BaseHTTPRequestHandler]:
             return None
 
     return Handler
+
+
+# --- DailyMed's SPL resources page and its bulk files -----------------------------------------
+
+RESOURCES = "/dailymed/spl-resources-all-drug-labels.cfm"
+FILES = "/public-release-files/"
+
+
+class ReleaseServer:
+    """The SPL resources page plus the ZIPs it links, on 127.0.0.1:<free port>.
+
+    The page links half the files by relative and half by absolute URL (plus an FTP link each,
+    as the real page does). Files honour `Range: bytes=N-` (206) unless `ignore_range`; `cuts`
+    makes the next answers for a file stop half way through (the connection closed), and
+    `bytes_per_second` slows every answer (for interrupting a download on purpose).
+    """
+
+    def __init__(self, files: dict[str, bytes], ignore_range: bool = False):
+        self.files = dict(files)
+        self.ignore_range = ignore_range
+        self.cuts: dict[str, int] = {}
+        self.bytes_per_second: float | None = None
+        self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _release_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_port}"
+
+    @property
+    def page_url(self) -> str:
+        """The address to pass as --release-url."""
+        return self.origin + RESOURCES
+
+    def __enter__(self) -> ReleaseServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def page(self) -> bytes:
+        """The resources page: a list item per file, relative and absolute links mixed."""
+        items = []
+        for i, name in enumerate(sorted(self.files)):
+            href = f"{self.origin}{FILES}{name}" if i % 2 else f"..{FILES}{name}"
+            items.append(
+                f'<li>{name} [ <a href="{href}">HTTPS</a> / '
+                f'<a href="ftp://public.nlm.nih.gov/nlmdata/.dailymed/{name}">FTP</a> ]'
+                f"<ul><li>File size: {len(self.files[name])} bytes</li></ul></li>"
+            )
+        html = (
+            "<!DOCTYPE html><html><head><title>SPL Resources</title></head><body>"
+            '<a href="/dailymed/index.cfm">Home</a><a href="rxnorm_mappings.zip">RxNorm</a>'
+            f'<ul class="download">{"".join(items)}</ul></body></html>'
+        )
+        return html.encode()
+
+    def gets(self, name: str) -> list[str | None]:
+        """The Range header of every GET of a file, in order (None: no Range asked)."""
+        with self._lock:
+            return [r for m, p, r in self.requests if m == "GET" and p == FILES + name]
+
+
+def _release_handler(server: ReleaseServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            """Keep test output quiet."""
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._answer(head=True)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._answer(head=False)
+
+        def _answer(self, head: bool) -> None:
+            path = urlsplit(self.path).path
+            with server._lock:
+                server.requests.append(("HEAD" if head else "GET", path, self.headers["Range"]))
+            if path == RESOURCES:
+                self._send(200, {"Content-Type": "text/html"}, server.page(), head)
+                return
+            name = path[len(FILES) :] if path.startswith(FILES) else None
+            data = server.files.get(name) if name else None
+            if data is None:
+                self._send(404, {"Content-Type": "text/plain"}, b"not found", head)
+                return
+            headers = {
+                "Content-Type": "application/zip",
+                "Last-Modified": "Mon, 03 Aug 2026 10:00:00 GMT",
+            }
+            match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+            status, start = 200, 0
+            if match and not server.ignore_range:
+                start = int(match.group(1))
+                if start >= len(data):
+                    self._send(416, {"Content-Range": f"bytes */{len(data)}"}, b"", head)
+                    return
+                status = 206
+                headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            headers["Accept-Ranges"] = "none" if server.ignore_range else "bytes"
+            body = data[start:]
+            cut = False
+            if not head:
+                with server._lock:
+                    if server.cuts.get(name, 0) > 0:
+                        server.cuts[name] -= 1
+                        cut = True
+            self._send(status, headers, body, head, cut)
+
+        def _send(self, status, headers, body, head, cut=False) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if head:
+                return
+            sent = body[: len(body) // 2] if cut else body
+            step = 64 * 1024
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for offset in range(0, len(sent), step):
+                    self.wfile.write(sent[offset : offset + step])
+                    if server.bytes_per_second:
+                        time.sleep(step / server.bytes_per_second)
+                self.wfile.flush()
+            if cut:
+                self.close_connection = True
+
+    return Handler

@@ -53,5 +53,12 @@ WHERE EXISTS (SELECT 1 FROM paragraphs m WHERE m.paragraph_id = r.paragraph_id)
   AND NOT EXISTS (SELECT 1 FROM predictions m
                   WHERE m.paragraph_id = r.paragraph_id AND m.model_id = r.model_id);
 
+-- step: releases
+-- Only when the part has the table: the release and update files each part applied.
+INSERT INTO releases BY NAME
+SELECT r.* FROM adme_part.releases r
+WHERE NOT EXISTS (SELECT 1 FROM releases m
+                  WHERE m.name = r.name AND m.size = r.size AND m.sha256 = r.sha256);
+
 -- step: cleanup
 DROP TABLE IF EXISTS merge_new_documents;
