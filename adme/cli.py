@@ -186,7 +186,9 @@ def fetch(
         from adme.reparse import reparse_products
 
         given = {"--from": from_path, "--drug": drug, "--unii": unii, "--ndc": ndc}
-        given.update({"--setid": setid, "--since": since})
+        given.update(
+            {"--setid": setid, "--since": since, "--release": release, "--updates": updates}
+        )
         done = reparse_products(db, cache, [flag for flag, value in given.items() if value])
         for set_id, source in done.missing:
             typer.echo(f"no XML: {set_id} ({source or 'no source recorded'})", err=True)

@@ -968,7 +968,7 @@ def _fetch_release(
     from adme import releases
 
     flags = {"drug": "--drug", "setids": "--setid", "all_versions": "--all-versions"}
-    flags["limit"] = "--limit"
+    flags.update(limit="--limit", unii="--unii", ndc="--ndc")
     conflicting = ["--from"] if from_path is not None else []
     conflicting += [flag for key, flag in flags.items() if options.get(key)]
     if release and updates:
