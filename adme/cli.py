@@ -381,11 +381,24 @@ def pretrain(
         None,
         "--exclude-split",
         help="Leave out this split's test texts (every copy), so the model is later scored on "
-        "paragraphs it has never read.",
+        "paragraphs it has never read; for a --group-by split, every section of its test "
+        "documents too.",
+    ),
+    corpus: str = typer.Option(
+        "paragraphs",
+        "--corpus",
+        help="paragraphs (the pharmacokinetics paragraphs) or sections (those plus every line "
+        "of the labels' other sections, the `sections` table: ~10x the text).",
+    ),
+    checkpoint_steps: str = typer.Option(
+        "",
+        "--checkpoint-steps",
+        help="Also save the model after these steps (e.g. 250,500,1000) in "
+        "OUTPUT/checkpoint-STEP, to see what more pre-training buys.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Masked-language pre-train a small BERT (or continue one) on the stored paragraph texts."""
+    """Masked-language pre-train a small BERT (or continue one) on the stored label texts."""
     from adme.pretrain import pretrain as run_pretrain
 
     summary = run_pretrain(
@@ -406,6 +419,10 @@ def pretrain(
         device=device,
         texts_limit=texts_limit,
         exclude_split=exclude_split,
+        corpus=corpus,
+        checkpoint_steps=(
+            _number_list(checkpoint_steps, int, "--checkpoint-steps") if checkpoint_steps else ()
+        ),
         progress=progress,
     )
     typer.echo("\n".join(summary.lines()))
@@ -454,6 +471,12 @@ def train(
     lr: float = typer.Option(5e-5, "--lr", help="Learning rate of vanilla / ldam / drw / stage 2."),
     stage1_epochs: int = typer.Option(3, "--stage1-epochs", help="Two-stage: stage 1 epochs."),
     stage1_lr: float = typer.Option(1e-4, "--stage1-lr", help="Two-stage: stage 1 learning rate."),
+    stage1_layers: int = typer.Option(
+        1,
+        "--stage1-layers",
+        help="Two-stage: top encoder layers stage 1 trains with the head (the paper: 1; 0: "
+        "head only). A small encoder pre-trained on little text may need more.",
+    ),
     s: float = typer.Option(
         1.0, "--s", help="LDAM logit scale: 1 for the plain linear head (30 assumes a cosine head)."
     ),
@@ -496,6 +519,7 @@ def train(
         lr=lr,
         stage1_epochs=stage1_epochs,
         stage1_lr=stage1_lr,
+        stage1_layers=stage1_layers,
         s=s,
         max_m=max_m,
         beta=beta,

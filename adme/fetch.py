@@ -54,6 +54,7 @@ class FetchSummary:
     rejected: int = 0
     paragraphs_added: int = 0
     products_filled: int = 0  # stored documents whose products were read on this run
+    sections_filled: int = 0  # stored documents whose sections were kept on this run
     document_ids: list[str] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)
 
@@ -65,6 +66,8 @@ class FetchSummary:
         )
         if self.products_filled:
             line += f", products read for {self.products_filled} stored documents"
+        if self.sections_filled:
+            line += f", sections kept for {self.sections_filled} stored documents"
         return line
 
 
@@ -238,9 +241,10 @@ class _Ingest:
         self.keep_xml = keep_xml
         self.progress = progress
         self.batch_size = max(1, batch_size)
-        # Documents stored before adme read products are parsed again when met, to fill in
-        # their products (store.fill_products); so their digests do not count as stored.
-        self.unscanned = store.documents_without_products(con)
+        # Documents stored before adme read products or kept sections are parsed again when
+        # met, to fill those in (store.fill_products, fill_sections); so their digests do not
+        # count as stored.
+        self.unscanned = store.documents_to_fill(con)
         self.by_hash = {
             h: d for h, d in store.document_ids_by_hash(con).items() if d not in self.unscanned
         }
@@ -358,6 +362,7 @@ class _Ingest:
             self.summary.paragraphs_added += store.write_documents(self.con, batch)
         if backfill:
             self.summary.products_filled += store.fill_products(self.con, backfill)
+            self.summary.sections_filled += store.fill_sections(self.con, backfill)
         if rejects:
             store.record_rejects(self.con, rejects)
         self.progress.committed(self.summary)

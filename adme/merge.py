@@ -119,6 +119,8 @@ def _merge_one(
                 if "products" in tables and "ingredients" in tables:
                     con.execute(steps["products"])
                     con.execute(steps["ingredients"])
+                if "sections" in tables:
+                    con.execute(steps["sections"])
                 rejects = _count(con, steps["rejects"])
                 predictions = _count(con, steps["predictions"]) if "predictions" in tables else 0
                 if "releases" in tables:

@@ -13,7 +13,7 @@ import random
 import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -175,6 +175,7 @@ class PretrainSummary:
     epoch_losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     device: str = "cpu"
+    corpus: str = "paragraphs"
 
     @property
     def final_loss(self) -> float:
@@ -187,7 +188,7 @@ class PretrainSummary:
         losses = ", ".join(f"{loss:.4f}" for loss in self.epoch_losses)
         return [
             f"model: {self.output} ({start})",
-            f"corpus: {self.texts} distinct paragraph texts, {self.tokens} tokens",
+            f"corpus: {self.texts} distinct {self.corpus} texts, {self.tokens} tokens",
             f"vocabulary: {self.vocab_size} WordPiece tokens",
             f"steps: {self.steps} over {self.epochs} epoch(s) on {self.device}"
             f" in {self.seconds:.1f} s",
@@ -196,14 +197,24 @@ class PretrainSummary:
         ]
 
 
+CORPORA = {"paragraphs": "queries/pretrain_texts", "sections": "queries/pretrain_texts_sections"}
+
+
 def corpus_texts(
-    db_path: str | Path, limit: int | None = None, exclude_split: str | None = None
+    db_path: str | Path,
+    limit: int | None = None,
+    exclude_split: str | None = None,
+    corpus: str = "paragraphs",
 ) -> list[str]:
     """Every distinct stored paragraph text (never a heading), in a fixed order.
 
-    With `exclude_split`, that split's test texts are left out, so the pre-trained model has
-    not read the paragraphs it will later be scored on.
+    `corpus` "sections" adds every distinct line of the labels' other sections (the `sections`
+    table: about ten times the text). With `exclude_split`, that split's test texts are left
+    out (for a split grouped by drug, every section of its test documents too), so the
+    pre-trained model has not read the paragraphs it will later be scored on.
     """
+    if corpus not in CORPORA:
+        raise AdmeError(f"--corpus {corpus}: unknown (choose {' or '.join(CORPORA)})")
     con = store.connect(db_path, read_only=True)
     try:
         if (
@@ -213,13 +224,14 @@ def corpus_texts(
             ).fetchone()
         ):
             raise AdmeError(f"--exclude-split {exclude_split!r}: no such split (adme split)")
-        query = store.sql_text("queries/pretrain_texts")
+        con.execute("SET enable_progress_bar = false")  # the sections query takes seconds
+        query = store.sql_text(CORPORA[corpus])
         rows = con.execute(query, {"exclude_split": exclude_split}).fetchall()
         texts = [row[0] for row in rows]
     finally:
         con.close()
     if not texts:
-        raise AdmeError(f"{db_path}: no paragraphs to pre-train on (run `adme fetch` first)")
+        raise AdmeError(f"{db_path}: no {corpus} to pre-train on (run `adme fetch` first)")
     return texts[:limit] if limit else texts
 
 
@@ -285,11 +297,13 @@ def train_masked_lm(
     seed: int,
     device: torch.device,
     progress: bool,
+    on_step: Callable[[int], None] | None = None,
 ) -> tuple[int, list[float]]:
     """Masked-language training: AdamW, linear decay after a short warm-up, clipping at 1.0.
 
-    `max_steps`, when given, overrides `epochs` (as in Hugging Face Trainer). Returns the
-    number of optimiser steps taken and the mean loss of each epoch run.
+    `max_steps`, when given, overrides `epochs` (as in Hugging Face Trainer). `on_step(step)`
+    is called after each optimiser step (checkpoints). Returns the number of optimiser steps
+    taken and the mean loss of each epoch run.
     """
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
     steps_per_epoch = math.ceil(len(examples) / batch_size)
@@ -324,6 +338,8 @@ def train_masked_lm(
                 optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.item())
                 step += 1
+                if on_step is not None:
+                    on_step(step)
                 bar.update(task, advance=1, description=f"epoch {epoch + 1} loss {loss.item():.3f}")
             if losses:
                 epoch_losses.append(sum(losses) / len(losses))
@@ -384,6 +400,8 @@ def pretrain(
     device: str = "auto",
     texts_limit: int | None = None,
     exclude_split: str | None = None,
+    corpus: str = "paragraphs",
+    checkpoint_steps: Sequence[int] = (),
     progress: bool = True,
 ) -> PretrainSummary:
     """Masked-language pre-train a model on the database's paragraph texts and save it.
@@ -402,7 +420,7 @@ def pretrain(
     run_device = devices.resolve_device(device)
     started = time.perf_counter()
     torch.manual_seed(seed)
-    texts = corpus_texts(db_path, texts_limit, exclude_split)
+    texts = corpus_texts(db_path, texts_limit, exclude_split, corpus)
     if model is None:
         tokenizer = train_wordpiece(texts, vocab_size, model_max_length=max(512, max_length))
         masked_lm = new_bert(
@@ -412,6 +430,14 @@ def pretrain(
         tokenizer, masked_lm = load_masked_lm(model)
     examples = encode(tokenizer, texts, max_length)
     staging = prepare_output(output)
+    wanted = set(checkpoint_steps)
+
+    def save_checkpoint(step: int) -> None:
+        if step in wanted:
+            folder = staging / f"checkpoint-{step}"
+            masked_lm.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+
     steps, epoch_losses = train_masked_lm(
         masked_lm,
         tokenizer,
@@ -424,6 +450,7 @@ def pretrain(
         seed=seed,
         device=run_device,
         progress=progress,
+        on_step=save_checkpoint,
     )
     summary = PretrainSummary(
         output=output,
@@ -436,6 +463,7 @@ def pretrain(
         epoch_losses=epoch_losses,
         seconds=time.perf_counter() - started,
         device=str(run_device),
+        corpus=corpus,
     )
     masked_lm.to("cpu").save_pretrained(staging)
     tokenizer.save_pretrained(staging)

@@ -64,6 +64,18 @@ class Paragraph:
 
 
 @dataclass(frozen=True)
+class Section:
+    """One section of a label with its own text (not its subsections'), as stored in `sections`."""
+
+    ordinal: int  # position in the label's reading order
+    code: str | None  # LOINC section code
+    title: str | None
+    section_path: str  # titles from the top-level section down, joined by " > "
+    text: str  # one line per paragraph, list or table; whitespace-normalised
+    pharmacokinetics: bool  # the section is (or is under) the label's 43682-4
+
+
+@dataclass(frozen=True)
 class Document:
     """One SPL document version and its pharmacokinetics paragraphs."""
 
@@ -78,6 +90,7 @@ class Document:
     pk_found: str | None  # how 43682-4 was found; None when the label has none
     paragraphs: tuple[Paragraph, ...]
     products: tuple[Product, ...] = ()  # what the label covers (adme/products.py)
+    sections: tuple[Section, ...] = ()  # every section with text, for search and pre-training
 
 
 def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
@@ -92,6 +105,8 @@ def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
     header = _header(root, source)
     products = parse_products(root)  # before extraction, which may edit the PK sections
     found = find_pk_sections(root)
+    # before extraction, which writes markers into the pharmacokinetics sections
+    sections = extract_sections(root, found.sections if found else ())
     paragraphs = extract_paragraphs(found.sections, found.root_title) if found else ()
     return Document(
         **header,
@@ -100,6 +115,7 @@ def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
         pk_found=found.how if found else None,
         paragraphs=paragraphs,
         products=products,
+        sections=sections,
     )
 
 
@@ -433,6 +449,49 @@ def _following_pk_siblings(section: etree._Element, container: etree._Element) -
         else:
             break
     return taken
+
+
+def extract_sections(
+    root: etree._Element, pk_sections: tuple[etree._Element, ...] = ()
+) -> tuple[Section, ...]:
+    """Every section of the label's body that has text of its own, in reading order.
+
+    A section's text is its own `text` (one line per paragraph, list or table), not its
+    subsections', which are rows of their own; highlights excerpts are left out (they repeat
+    the full text). Sections in or under `pk_sections` are flagged `pharmacokinetics`.
+    """
+    body = _body(root)
+    if body is None:
+        return ()
+    out: list[Section] = []
+    pk_ids = {id(section) for section in pk_sections}
+    stack = [(section, (), False) for section in reversed(list(_child_sections(body)))]
+    while stack:
+        section, path, in_pk = stack.pop()
+        in_pk = in_pk or id(section) in pk_ids
+        title = section_title(section)
+        here = (*path, title) if title else path
+        text = section_text(section)
+        if text:
+            out.append(
+                Section(len(out), section_code(section), title, " > ".join(here), text, in_pk)
+            )
+        children = list(_child_sections(section))
+        stack.extend((child, here, in_pk) for child in reversed(children))
+    return tuple(out)
+
+
+def section_text(section: etree._Element) -> str:
+    """A section's own text, one whitespace-normalised line per paragraph, list or table."""
+    lines = []
+    for child in section:
+        if child.tag != TEXT:
+            continue
+        if child.text and not child.text.isspace():
+            lines.append(_collapse(child.text))
+        for block in child:
+            lines.append(_collapse(_raw(block, with_tail=True)))
+    return "\n".join(line for line in lines if line)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ _DOCUMENT_SCHEMA = pa.schema(
         ("sha256", pa.string()),
         ("pk_found", pa.string()),
         ("products_found", pa.int32()),
+        ("sections_found", pa.int32()),
     ]
 )
 _PARAGRAPH_SCHEMA = pa.schema(
@@ -152,10 +153,43 @@ _PARAGRAPH_SCHEMA = pa.schema(
 
 def _document_table(documents: Sequence[Document]) -> pa.Table:
     # Built column by column: much cheaper than a list of row dicts (`Table.from_pylist`).
-    names = [name for name in _DOCUMENT_SCHEMA.names if name != "products_found"]
+    names = [n for n in _DOCUMENT_SCHEMA.names if n not in ("products_found", "sections_found")]
     columns = {name: [getattr(d, name) for d in documents] for name in names}
     columns["products_found"] = [len(d.products) for d in documents]
+    columns["sections_found"] = [len(d.sections) for d in documents]
     return pa.Table.from_pydict(columns, schema=_DOCUMENT_SCHEMA)
+
+
+_SECTION_SCHEMA = pa.schema(
+    [
+        ("document_id", pa.string()),
+        ("ordinal", pa.int32()),
+        ("code", pa.string()),
+        ("title", pa.string()),
+        ("section_path", pa.string()),
+        ("text", pa.string()),
+        ("pharmacokinetics", pa.bool_()),
+    ]
+)
+
+
+def _section_table(documents: Sequence[Document]) -> pa.Table:
+    rows = [(d.document_id, s) for d in documents for s in d.sections]
+    columns = {"document_id": [document_id for document_id, _ in rows]}
+    for name in _SECTION_SCHEMA.names[1:]:
+        columns[name] = [getattr(s, name) for _, s in rows]
+    return pa.Table.from_pydict(columns, schema=_SECTION_SCHEMA)
+
+
+def _insert_sections(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> None:
+    """Append the `sections` rows of documents (inside the caller's transaction)."""
+    table = _section_table(documents)
+    if table.num_rows:
+        con.register("incoming_sections", table)
+        try:
+            con.execute("INSERT INTO sections BY NAME SELECT * FROM incoming_sections")
+        finally:
+            con.unregister("incoming_sections")
 
 
 def _paragraph_table(documents: Sequence[Document]) -> pa.Table:
@@ -234,6 +268,7 @@ def write_documents(con: duckdb.DuckDBPyConnection, documents: Sequence[Document
                 con.unregister("new_ids")
                 new = set(new_ids)
                 _insert_products(con, [d for d in unique if d.document_id in new])
+                _insert_sections(con, [d for d in unique if d.document_id in new])
     finally:
         con.unregister("incoming_documents")
         con.unregister("incoming_paragraphs")
@@ -304,6 +339,51 @@ def fill_products(con: duckdb.DuckDBPyConnection, documents: Sequence[Document])
     return len(chosen)
 
 
+def fill_sections(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> int:
+    """Store the sections of documents stored before adme kept sections; return how many.
+
+    Only documents whose `sections_found` is NULL are touched (their paragraphs, predictions
+    and other rows stay as they are), so running it twice changes nothing.
+    """
+    if not documents:
+        return 0
+    unique = _first_of_each(documents)
+    with transaction(con):
+        con.register("fill_ids", pa.table({"document_id": [d.document_id for d in unique]}))
+        try:
+            todo = {
+                r[0]
+                for r in con.execute(
+                    "SELECT document_id FROM documents WHERE sections_found IS NULL "
+                    "AND document_id IN (SELECT document_id FROM fill_ids)"
+                ).fetchall()
+            }
+        finally:
+            con.unregister("fill_ids")
+        chosen = [d for d in unique if d.document_id in todo]
+        if not chosen:
+            return 0
+        counts = pa.table(
+            {
+                "document_id": [d.document_id for d in chosen],
+                "n": pa.array([len(d.sections) for d in chosen], pa.int32()),
+            }
+        )
+        con.register("fill_counts", counts)
+        try:
+            con.execute(
+                "DELETE FROM sections WHERE document_id IN (SELECT document_id FROM fill_counts)"
+            )
+            _insert_sections(con, chosen)
+            con.execute(
+                "UPDATE documents SET sections_found = c.n FROM fill_counts c "
+                "WHERE documents.document_id = c.document_id"
+            )
+        finally:
+            con.unregister("fill_counts")
+    return len(chosen)
+
+
 def record_rejects(con: duckdb.DuckDBPyConnection, rejects: Iterable[tuple[str, str]]) -> None:
     """Append (source, reason) rows to `rejects` so failures can be audited later."""
     rows = list(rejects)
@@ -314,6 +394,14 @@ def record_rejects(con: duckdb.DuckDBPyConnection, rejects: Iterable[tuple[str, 
 def document_ids_by_hash(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """sha256 of raw XML -> document_id, so a re-fed file is skipped unparsed yet reported."""
     return dict(con.execute("SELECT sha256, document_id FROM documents").fetchall())
+
+
+def documents_to_fill(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """document_ids stored before adme read products or kept sections (either count NULL)."""
+    rows = con.execute(
+        "SELECT document_id FROM documents WHERE products_found IS NULL OR sections_found IS NULL"
+    )
+    return {r[0] for r in rows.fetchall()}
 
 
 def documents_without_products(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -148,8 +148,11 @@ def load_encoder(name: str, classes: Sequence[str]):
     return model, tokenizer
 
 
-def stage1_trainable(model: nn.Module) -> set[str]:
-    """Names of the parameters stage 1 trains: the last encoder layer, the pooler, the head.
+def stage1_trainable(model: nn.Module, layers: int = 1) -> set[str]:
+    """Names of the parameters stage 1 trains: the top `layers` encoder layers, pooler, head.
+
+    `layers` 1 is the paper's setting (the last layer only); a small encoder pre-trained on
+    little text may need more of itself adapted (0: only the pooler and head).
 
     The encoder's layers are the ModuleList holding the most parameters (encoder.layer in
     BERT/RoBERTa, transformer.layer in DistilBERT, ...); the head is whatever lies outside the
@@ -158,13 +161,16 @@ def stage1_trainable(model: nn.Module) -> set[str]:
     lists = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m)]
     if not lists:
         raise AdmeError("two-stage: cannot find the encoder's layers in this model")
-    layers_name, layers = max(lists, key=lambda nm: sum(p.numel() for p in nm[1].parameters()))
-    last_layer = f"{layers_name}.{len(layers) - 1}."
+    layers_name, encoder_layers = max(
+        lists, key=lambda nm: sum(p.numel() for p in nm[1].parameters())
+    )
+    n = len(encoder_layers)
+    top = tuple(f"{layers_name}.{i}." for i in range(max(n - layers, 0), n))
     base = f"{model.base_model_prefix}."
     return {
         name
         for name, _ in model.named_parameters()
-        if name.startswith(last_layer) or ".pooler." in name or not name.startswith(base)
+        if name.startswith(top) or ".pooler." in name or not name.startswith(base)
     }
 
 
@@ -333,6 +339,7 @@ class TrainConfig:
     lr: float = 5e-5
     stage1_epochs: int = 3
     stage1_lr: float = 1e-4
+    stage1_layers: int = 1  # top encoder layers stage 1 trains (the paper: 1)
     # s = 1: the reference LDAM's s = 30 rescales cosine logits in [-1, 1]; a plain linear
     # head already gives logits on the scale cross-entropy expects, as in the authors' code.
     s: float = 1.0
@@ -375,6 +382,8 @@ def check_config(config: TrainConfig, model: str | None) -> None:
     }
     if config.method == "two-stage":
         positive |= {"stage1_epochs": config.stage1_epochs, "stage1_lr": config.stage1_lr}
+        if config.stage1_layers < 0:
+            raise AdmeError(f"--stage1-layers must be 0 or more, got {config.stage1_layers}")
     for name, value in positive.items():
         if value <= 0:
             raise AdmeError(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -430,7 +439,9 @@ def train_transformer(
     pad_id = tokenizer.pad_token_id
 
     def run_stage(stage: Stage) -> None:
-        set_trainable(model, stage1_trainable(model) if stage.last_layer_only else None)
+        set_trainable(
+            model, stage1_trainable(model, config.stage1_layers) if stage.last_layer_only else None
+        )
         seed_everything(seed)
         loader = make_loader(
             encoded["train"],
@@ -530,6 +541,7 @@ def train(
     lr: float = 5e-5,
     stage1_epochs: int = 3,
     stage1_lr: float = 1e-4,
+    stage1_layers: int = 1,
     s: float = 1.0,
     max_m: float = 0.5,
     beta: float = 0.9999,
@@ -551,20 +563,21 @@ def train(
     SWEEP tags the stored runs as cells of that `adme sweep`.
     """
     config = TrainConfig(
-        method,
-        epochs,
-        lr,
-        stage1_epochs,
-        stage1_lr,
-        s,
-        max_m,
-        beta,
-        drw_epoch,
-        batch_size,
-        max_length,
-        grid,
-        tuple(grid_epochs),
-        tuple(grid_lrs),
+        method=method,
+        epochs=epochs,
+        lr=lr,
+        stage1_epochs=stage1_epochs,
+        stage1_lr=stage1_lr,
+        stage1_layers=stage1_layers,
+        s=s,
+        max_m=max_m,
+        beta=beta,
+        drw_epoch=drw_epoch,
+        batch_size=batch_size,
+        max_length=max_length,
+        grid=grid,
+        grid_epochs=tuple(grid_epochs),
+        grid_lrs=tuple(grid_lrs),
     )
     check_config(config, model)
     if not seeds:

@@ -32,6 +32,24 @@ CREATE TABLE IF NOT EXISTS paragraphs (
     rule_reason  VARCHAR                  -- which title or heading decided it
 );
 
+-- Every section of a label that has text of its own (adme/spl.py extract_sections), so
+-- reviewers can query a whole label and `adme pretrain --corpus sections` can read far more
+-- in-domain text than the pharmacokinetics paragraphs alone. documents.sections_found is how
+-- many were stored; NULL for documents stored before adme kept sections: rerunning
+-- `adme fetch --from` on the same input fills them in (paragraphs and predictions untouched).
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS sections_found INTEGER;
+
+CREATE TABLE IF NOT EXISTS sections (
+    document_id      VARCHAR NOT NULL,
+    ordinal          INTEGER NOT NULL,    -- position in the label's reading order
+    code             VARCHAR,             -- LOINC section code (42229-5 = unclassified)
+    title            VARCHAR,
+    section_path     VARCHAR,             -- titles from the top-level section down, ' > '
+    text             VARCHAR NOT NULL,    -- its own text, one line per paragraph/list/table
+    pharmacokinetics BOOLEAN NOT NULL,    -- in or under the 43682-4 the paragraphs come from
+    PRIMARY KEY (document_id, ordinal)
+);
+
 -- Inputs that could not be stored, one line each, so a run can be audited afterwards.
 CREATE TABLE IF NOT EXISTS rejects (
     source      VARCHAR NOT NULL,

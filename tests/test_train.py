@@ -484,3 +484,15 @@ def test_batched_probabilities_come_back_in_input_order(tiny_model_dir):
     )
     assert torch.allclose(batched, one_by_one, atol=1e-5)
     assert torch.allclose(batched.sum(dim=1), torch.ones(len(texts)))
+
+
+def test_stage1_layers_widens_or_narrows_what_stage1_trains(stages_and_batch):
+    model = stages_and_batch[0]
+    head_only = stage1_trainable(model, 0)
+    both = stage1_trainable(model, 2)
+    assert not any(".encoder.layer." in n for n in head_only)
+    assert {"classifier.weight", "classifier.bias"} <= head_only < stage1_trainable(model) < both
+    assert any(n.startswith("bert.encoder.layer.0.") for n in both)
+    assert not any(n.startswith("bert.embeddings.") for n in both)
+    with pytest.raises(AdmeError, match="--stage1-layers must be 0 or more"):
+        check_config(TrainConfig(method="two-stage", stage1_layers=-1), "model")

@@ -36,6 +36,12 @@ INSERT INTO ingredients BY NAME
 SELECT i.* FROM adme_part.ingredients i
 WHERE i.document_id IN (SELECT document_id FROM merge_new_documents);
 
+-- step: sections
+-- Only when the part has the table (parts made before adme kept sections have none).
+INSERT INTO sections BY NAME
+SELECT s.* FROM adme_part.sections s
+WHERE s.document_id IN (SELECT document_id FROM merge_new_documents);
+
 -- step: rejects
 -- One row per (source, reason), the earliest time it was seen.
 INSERT INTO rejects BY NAME

@@ -1,0 +1,171 @@
+"""The `sections` table: every section of a label kept by fetch, filled in for old databases,
+merged with its documents, and read by `adme pretrain --corpus sections`.
+
+Real labels from data/spl, real DuckDB files, real lxml; no mocks.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from adme.cli import app
+from adme.errors import AdmeError
+from adme.merge import merge_parts
+from adme.pretrain import corpus_texts, pretrain
+from adme.spl import parse_spl
+from adme.split import make_split
+
+ROOT = Path(__file__).resolve().parent.parent
+METFORMIN = ROOT / "data" / "spl" / "0e3ad0ba-2114-498a-8849-911bbfe9173a_v1.xml"
+SAMPLE = ROOT / "data" / "spl"
+
+
+def test_every_section_with_text_in_reading_order_pk_flagged():
+    document = parse_spl(METFORMIN.read_bytes(), str(METFORMIN))
+    sections = document.sections
+    assert [s.ordinal for s in sections] == list(range(len(sections)))
+    first = sections[0]
+    assert (first.code, first.title, first.section_path) == (
+        "34089-3",
+        "DESCRIPTION",
+        "DESCRIPTION",
+    )
+    assert first.text.startswith("Metformin hydrochloride tablets and metformin hydrochloride")
+    assert sections[1].section_path == "DESCRIPTION > System Components and Performance:"
+    assert all(s.text and s.text == s.text.strip() for s in sections)
+    assert not any("  " in line for s in sections for line in s.text.splitlines())
+    pk = [s for s in sections if s.pharmacokinetics]
+    assert 0 < len(pk) < len(sections)
+    assert pk[0].title == "Absorption and Bioavailability"
+    pk_text = " ".join(s.text.replace("\n", " ") for s in pk)
+    prose = [p.text for p in document.paragraphs if p.kind == "prose"]
+    assert prose and all(text.replace("\n", " ") in pk_text for text in prose)
+
+
+@pytest.fixture
+def fetched(sample_db) -> Path:
+    """The shipped sample, fetched once per session (conftest), copied for this test."""
+    return sample_db
+
+
+def section_rows(db: Path) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT * FROM sections ORDER BY document_id, ordinal").fetchall()
+
+
+def test_fetch_stores_sections_and_an_old_database_gets_them_on_refetch(fetched, tmp_path):
+    stored = section_rows(fetched)
+    with duckdb.connect(str(fetched)) as con:
+        counts = con.execute(
+            "SELECT count(*) FILTER (WHERE sections_found IS NULL), sum(sections_found) "
+            "FROM documents"
+        ).fetchone()
+        assert counts == (0, len(stored))
+        # what a database made before sections were kept looks like, with a prediction
+        con.execute("DELETE FROM sections")
+        con.execute("UPDATE documents SET sections_found = NULL")
+        con.execute(
+            "INSERT INTO predictions (paragraph_id, model_id, label, confidence, probs) "
+            "SELECT paragraph_id, 'm@1', 'other', 0.9, MAP {'other': 0.9} FROM paragraphs LIMIT 1"
+        )
+        paragraphs = con.execute("SELECT * FROM paragraphs ORDER BY ALL").fetchall()
+    result = CliRunner().invoke(
+        app, ["fetch", "--from", str(SAMPLE), "--db", str(fetched), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(fetched), read_only=True) as con:
+        n_documents = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+    assert f"sections kept for {n_documents} stored documents" in result.stdout
+    assert "paragraphs added 0" in result.stdout
+    assert section_rows(fetched) == stored
+    with duckdb.connect(str(fetched), read_only=True) as con:
+        assert con.execute("SELECT * FROM paragraphs ORDER BY ALL").fetchall() == paragraphs
+        assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == 1
+    again = CliRunner().invoke(
+        app, ["fetch", "--from", str(SAMPLE), "--db", str(fetched), "--no-progress"]
+    )
+    assert "sections kept" not in again.stdout and section_rows(fetched) == stored
+
+
+def test_merge_copies_the_sections_of_new_documents(fetched, tmp_path):
+    target = tmp_path / "merged.duckdb"
+    merge_parts(target, [fetched])
+    merge_parts(target, [fetched])  # twice: nothing more
+    assert section_rows(target) == section_rows(fetched)
+
+
+def test_sections_corpus_adds_other_sections_and_leaves_out_test_documents(fetched):
+    paragraphs = corpus_texts(fetched)
+    everything = corpus_texts(fetched, corpus="sections")
+    assert set(paragraphs) < set(everything) and len(everything) > 3 * len(paragraphs)
+    make_split(fetched, "bydrug", group_by="drug", seed=7)
+    make_split(fetched, "natural", seed=7)
+    with duckdb.connect(str(fetched), read_only=True) as con:
+        test_documents = {
+            row[0]
+            for row in con.execute(
+                "SELECT DISTINCT p.document_id FROM split_rows s JOIN paragraphs p "
+                "USING (paragraph_id) WHERE split_name = 'bydrug' AND part = 'test'"
+            ).fetchall()
+        }
+        only_in_test = {
+            line
+            for (text,) in con.execute(
+                "SELECT text FROM sections WHERE NOT pharmacokinetics AND document_id IN "
+                "(SELECT unnest(?::VARCHAR[]))",
+                [sorted(test_documents)],
+            ).fetchall()
+            for line in text.splitlines()
+            if len(line) >= 20
+        } - {
+            line
+            for (text,) in con.execute(
+                "SELECT text FROM sections WHERE document_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+                [sorted(test_documents)],
+            ).fetchall()
+            for line in text.splitlines()
+        }
+        natural_test = {
+            row[0]
+            for row in con.execute(
+                "SELECT p.text FROM split_rows s JOIN paragraphs p USING (paragraph_id) "
+                "WHERE split_name = 'natural' AND part = 'test'"
+            ).fetchall()
+        }
+    grouped = set(corpus_texts(fetched, exclude_split="bydrug", corpus="sections"))
+    assert test_documents and only_in_test and not only_in_test & grouped
+    natural = set(corpus_texts(fetched, exclude_split="natural", corpus="sections"))
+    assert not natural_test & natural
+    assert only_in_test & natural  # a text split leaves the other sections of test labels in
+    with pytest.raises(AdmeError, match="--corpus books: unknown"):
+        corpus_texts(fetched, corpus="books")
+
+
+@pytest.mark.slow
+def test_pretrain_on_sections_with_checkpoints(fetched, tmp_path):
+    output = tmp_path / "bert"
+    run = {"vocab_size": 300, "hidden_size": 32, "num_layers": 1, "num_heads": 2}
+    summary = pretrain(
+        fetched,
+        output,
+        **run,
+        max_length=32,
+        batch_size=8,
+        max_steps=3,
+        corpus="sections",
+        checkpoint_steps=(1, 2),
+        device="cpu",
+        progress=False,
+    )
+    assert summary.steps == 3 and summary.corpus == "sections"
+    assert any("distinct sections texts" in line for line in summary.lines())
+    for step in (1, 2):
+        assert (output / f"checkpoint-{step}" / "config.json").is_file()
+        assert (output / f"checkpoint-{step}" / "tokenizer.json").is_file()
+    assert not (output / "checkpoint-3").exists()
+    shutil.rmtree(output)
