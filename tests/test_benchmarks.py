@@ -77,3 +77,15 @@ def test_results_table_trains_and_prints_every_method_and_split(
     )
     for row in ("results-natural | tfidf", "results-ratio0.1 | two-stage"):
         assert row in out
+
+
+def test_release_benchmark_prints_every_number_and_the_interruption_check():
+    out = run_script(
+        "benchmarks/release.py",
+        *("--labels", str(ROOT / "data" / "spl"), "--count", "40", "--size-mb", "4"),
+        *("--update-count", "3", "--report-labels", "200", "--interrupt"),
+    )
+    for number in ("ratio to bare parse", "peak RSS", "per 1,000 labels", "slowest report"):
+        assert number in out
+    assert "every table equal to the uninterrupted run's: True" in out
+    assert "fetch --updates: " in out and "applied dm_spl_daily_update_08052026.zip" in out
