@@ -379,8 +379,11 @@ def table_digests(db: Path) -> dict[str, tuple]:
 
 
 def default_labels() -> str:
-    shared = ROOT.parent / "shared" / "spl" / "labels"
-    return str(shared if shared.is_dir() else ROOT / "data" / "spl")
+    """../shared/spl/labels beside the checkout (or beside a worktree's parent), else data/spl."""
+    for up in (ROOT.parent, ROOT.parent.parent):
+        if (up / "shared" / "spl" / "labels").is_dir():
+            return str(up / "shared" / "spl" / "labels")
+    return str(ROOT / "data" / "spl")
 
 
 def main() -> None:
