@@ -533,6 +533,8 @@ def train(
         progress=progress,
     )
     typer.echo(summary.render())
+    if warning := summary.baseline_warning():
+        typer.echo(warning, err=True)
 
 
 # --- sweep ---

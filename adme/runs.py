@@ -245,6 +245,7 @@ class TrainSummary:
     model: str
     classes: tuple[str, ...]
     runs: list[RunResult]
+    baseline: Scores | None = None  # TF-IDF + logistic regression on the same split's test part
 
     def test_f1(self) -> dict[str, tuple[float, float | None]]:
         """Mean ± SE over seeds of micro-F1, macro-F1 and each class's F1 on the test part."""
@@ -264,3 +265,16 @@ class TrainSummary:
         for name, (mean, se) in self.test_f1().items():
             lines.append(f"  {name:<14} {mean:.4f}" + (f" ± {se:.4f}" if se is not None else ""))
         return "\n".join(lines)
+
+    def baseline_warning(self) -> str | None:
+        """One line when the model scores below TF-IDF on the same test part (mean macro-F1)."""
+        if self.baseline is None:
+            return None
+        ours, theirs = self.test_f1()["macro"][0], self.baseline.f1("macro")
+        if ours >= theirs:
+            return None
+        return (
+            f"warning: below the TF-IDF baseline on split {self.split}'s test part: macro-F1 "
+            f"{ours:.4f} vs {theirs:.4f} (micro {self.test_f1()['micro'][0]:.4f} vs "
+            f"{self.baseline.f1('micro'):.4f}); see benchmarks/RESULTS.md for which model to use"
+        )

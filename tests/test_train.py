@@ -496,3 +496,32 @@ def test_stage1_layers_widens_or_narrows_what_stage1_trains(stages_and_batch):
     assert not any(n.startswith("bert.embeddings.") for n in both)
     with pytest.raises(AdmeError, match="--stage1-layers must be 0 or more"):
         check_config(TrainConfig(method="two-stage", stage1_layers=-1), "model")
+
+
+def test_train_warns_in_one_line_when_below_the_tfidf_baseline(split_db, tiny_model_dir, tmp_path):
+    # one epoch at a tiny learning rate: the untrained tiny model cannot match TF-IDF
+    args = ["train", "--db", str(split_db), "--split", "natural", "--no-progress"]
+    weak = CliRunner().invoke(
+        app,
+        [
+            *args,
+            "--model",
+            str(tiny_model_dir),
+            "--method",
+            "vanilla",
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-6",
+            "-o",
+            str(tmp_path / "weak"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert weak.exit_code == 0, weak.output
+    warning = weak.stderr.strip()
+    assert warning.startswith("warning: below the TF-IDF baseline on split natural's test part")
+    assert warning.count("\n") == 0
+    tfidf = CliRunner().invoke(app, [*args, "--method", "tfidf", "-o", str(tmp_path / "t")])
+    assert tfidf.exit_code == 0 and "warning" not in tfidf.stderr
