@@ -26,7 +26,6 @@ from pathlib import Path
 from sklearn.metrics import accuracy_score, f1_score
 
 from adme import store
-from adme.label import load_classifier, predict_texts
 from adme.reviews import LABELS, import_reviews
 from adme.split import make_split
 from adme.train import train
@@ -63,15 +62,24 @@ def drop_texts(db_path: Path, splits: list[str], rows: list[dict]) -> int:
 
 
 def predict(folder: Path, texts: list[str]) -> list[str]:
-    """Labels of TEXTS by the model saved in FOLDER (a TF-IDF pipeline or a HF classifier)."""
+    """Labels of TEXTS by the model saved in FOLDER, through adme's own inference code."""
+    try:  # the one inference function for every model kind (adme.inference)
+        from adme.inference import load_model, predict_texts
+    except ImportError:  # before it: Hugging Face folders through adme.label, TF-IDF by joblib
+        return _predict_before_inference(folder, texts)
+    return [p.label for p in predict_texts(load_model(folder), texts)]
+
+
+def _predict_before_inference(folder: Path, texts: list[str]) -> list[str]:
     pipeline = folder / "tfidf_logreg.joblib"
     if pipeline.is_file():
         import joblib
 
-        model = joblib.load(pipeline)
         classes = json.loads((folder / "metrics.json").read_text()).get("classes")
-        predicted = model.predict(texts)
+        predicted = joblib.load(pipeline).predict(texts)
         return [classes[int(p)] if classes and not isinstance(p, str) else p for p in predicted]
+    from adme.label import load_classifier, predict_texts
+
     classifier = load_classifier(folder, "cpu")
     return [p.label for p in predict_texts(classifier, texts, 32, 128)]
 
@@ -101,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True, help="adme fetch of ../shared/spl/labels")
     parser.add_argument("--gold", type=Path, default=GOLD)
-    parser.add_argument("--work", type=Path, required=True, help="scratch folder (emptied)")
+    parser.add_argument("--work", type=Path, required=True, help="scratch folder (new)")
     parser.add_argument("--methods", default="tfidf", help="comma-separated adme train methods")
     parser.add_argument("--model", default=None, help="encoder for the BERT methods")
     parser.add_argument("--seed", type=int, default=42)
@@ -109,8 +117,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     args = parser.parse_args()
 
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
+    if args.work.exists() and any(args.work.iterdir()):
+        if not (args.work / "half_a.jsonl").is_file():  # not one of ours: never delete it
+            parser.error(f"--work {args.work}: not empty and not an earlier run's folder")
+        shutil.rmtree(args.work)
+    args.work.mkdir(parents=True, exist_ok=True)
     db = args.work / "adme.duckdb"
     shutil.copyfile(args.db, db)
     a, b = halves(args.gold, args.seed)

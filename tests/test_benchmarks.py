@@ -7,6 +7,7 @@ them honest without timing anything.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -89,3 +90,28 @@ def test_release_benchmark_prints_every_number_and_the_interruption_check():
         assert number in out
     assert "every table equal to the uninterrupted run's: True" in out
     assert "fetch --updates: " in out and "applied dm_spl_daily_update_08052026.zip" in out
+
+
+def test_review_retrain_scores_before_and_after_reviews(sample_db, tmp_path):
+    """Half of a gold-shaped file as reviews, TF-IDF retrained, scored on the other half."""
+    import duckdb
+
+    con = duckdb.connect(str(sample_db), read_only=True)
+    texts = con.execute(
+        "SELECT DISTINCT text_hash, text FROM paragraphs WHERE rule_label IS NULL ORDER BY 1"
+    ).fetchall()
+    con.close()
+    labels = ("absorption", "distribution", "metabolism", "excretion", "other")
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        "".join(
+            json.dumps({"text_hash": h, "label": labels[i % 5], "text": t}) + "\n"
+            for i, (h, t) in enumerate(texts)
+        )
+    )
+    out = run_script(
+        "benchmarks/review_retrain.py",
+        *("--db", str(sample_db), "--gold", str(gold), "--work", str(tmp_path / "work")),
+    )
+    assert "| tfidf | rule labels |" in out and "| tfidf | rule + half-A reviews |" in out
+    assert "tfidf: macro-F1" in out
