@@ -135,16 +135,19 @@ def record_review(
     label = check_label(label)
     if not reviewer.strip():
         raise AdmeError("a review needs a reviewer name")
-    found = con.execute(
-        "SELECT text_hash FROM paragraphs WHERE paragraph_id = ?", [paragraph_id]
+    inserted = con.execute(
+        store.sql_text("queries/review_record"),
+        {
+            "paragraph_id": paragraph_id,
+            "label": label,
+            "reviewer": reviewer,
+            "note": note,
+            "source": source,
+        },
     ).fetchone()
-    if found is None:
+    if inserted is None:
         raise UnknownParagraph(f"paragraph {paragraph_id!r} is not in the database")
-    return con.execute(
-        "INSERT INTO reviews (paragraph_id, text_hash, label, reviewer, note, source) "
-        "VALUES (?, ?, ?, ?, ?, ?) RETURNING review_id",
-        [paragraph_id, found[0], label, reviewer, note, source],
-    ).fetchone()[0]
+    return inserted[0]
 
 
 def retract_review(
@@ -154,19 +157,16 @@ def retract_review(
 
     Returns the new row's review_id. Retracting twice, or retracting a retraction, is an error.
     """
-    row = con.execute(
-        "SELECT paragraph_id, text_hash, label FROM reviews WHERE review_id = ?", [review_id]
-    ).fetchone()
+    row = con.execute(store.sql_text("queries/review_state"), {"review_id": review_id}).fetchone()
     if row is None:
         raise ReviewConflict(f"review {review_id} does not exist")
     if row[2] is None:
         raise ReviewConflict(f"review {review_id} is itself an undo and cannot be undone")
-    if con.execute("SELECT 1 FROM reviews WHERE retracts = ?", [review_id]).fetchone():
+    if row[3]:
         raise ReviewConflict(f"review {review_id} is already undone")
     return con.execute(
-        "INSERT INTO reviews (paragraph_id, text_hash, label, reviewer, note, source, retracts) "
-        "VALUES (?, ?, NULL, ?, 'undo', ?, ?) RETURNING review_id",
-        [row[0], row[1], reviewer, source, review_id],
+        store.sql_text("queries/review_retract"),
+        {"review_id": review_id, "reviewer": reviewer, "source": source},
     ).fetchone()[0]
 
 
@@ -324,6 +324,14 @@ def _unmatched_reason(row: ReviewRow) -> str:
     return "no stored paragraph matches " + " or ".join(named)
 
 
+def _review_table(rows: Sequence[tuple]) -> pa.Table:
+    """Rows to insert, in file order (review ids follow it, so a later line is newer)."""
+    names = ("ordinal", "paragraph_id", "text_hash", "label", "reviewer", "note", "source")
+    columns = list(zip(*[(i, *row) for i, row in enumerate(rows)], strict=True))
+    types = (pa.int64(), *[pa.string()] * 6)
+    return pa.table({n: pa.array(c, t) for n, c, t in zip(names, columns, types, strict=True)})
+
+
 def import_reviews(
     db_path: str | Path,
     file: str | Path,
@@ -365,11 +373,11 @@ def import_reviews(
                 summary.copies += copies
         if inserts:
             with store.transaction(con):
-                con.executemany(
-                    "INSERT INTO reviews (paragraph_id, text_hash, label, reviewer, note, source) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    inserts,
-                )
+                con.register("incoming_reviews", _review_table(inserts))
+                try:
+                    con.execute(store.sql_text("queries/review_import"))
+                finally:
+                    con.unregister("incoming_reviews")
         summary.stored = len(inserts)
     finally:
         con.close()

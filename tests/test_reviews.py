@@ -387,3 +387,14 @@ def test_export_imports_back_into_another_copy(db, tmp_path):
         assert query(fresh, "SELECT reviewer, note FROM current_reviews ORDER BY 1") == query(
             db, "SELECT reviewer, note FROM current_reviews ORDER BY 1"
         )
+
+
+def test_within_one_file_the_later_line_wins(db, tmp_path):
+    """Two answers for one text in one file: both stored, in file order; the later is in force."""
+    pid = paragraph_id_of(db, "98% bound.")
+    lines = [{"paragraph_id": pid, "label": label} for label in ("other", "distribution")] * 40
+    summary = reviews.import_reviews(db, write_jsonl(tmp_path / "twice.jsonl", lines))
+    assert summary.stored == 80
+    stored = [label for (label,) in query(db, "SELECT label FROM reviews ORDER BY review_id")]
+    assert stored == [line["label"] for line in lines]
+    assert current_labels(db)[pid] == "distribution"
