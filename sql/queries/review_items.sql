@@ -12,11 +12,12 @@ WITH copies AS (
 ),
 candidates AS (
     SELECT
-        p.paragraph_id, p.text_hash, p.set_id, d.title, p.ordinal, p.section_path, p.heading,
+        p.paragraph_id, p.text_hash, p.set_id, n.display_name AS title, p.ordinal,
+        p.section_path, p.heading,
         p.text, p.kind, p.rule_label,
         pr.label AS model_label, pr.confidence, pr.probs
     FROM paragraphs p
-    JOIN documents d USING (document_id)
+    JOIN document_names n USING (document_id)
     LEFT JOIN predictions pr ON pr.paragraph_id = p.paragraph_id AND pr.model_id = $model_id
     WHERE CASE $queue
         WHEN 'drug' THEN p.document_id IN (
