@@ -570,6 +570,9 @@ def sweep(
     allow_duplicates: bool = typer.Option(
         False, "--allow-duplicates", help="Let copies of one text sit on both sides."
     ),
+    group_by: str = typer.Option(
+        None, "--group-by", help="drug or set_id: split by whole groups (as adme split)."
+    ),
     epochs: int = typer.Option(3, "--epochs", help="Epochs of vanilla / ldam / drw / stage 2."),
     lr: float = typer.Option(5e-5, "--lr", help="Learning rate of vanilla / ldam / drw / stage 2."),
     stage1_epochs: int = typer.Option(3, "--stage1-epochs", help="Two-stage: stage 1 epochs."),
@@ -612,6 +615,7 @@ def sweep(
         test_size=test_size,
         validation_size=validation_size,
         allow_duplicates=allow_duplicates,
+        group_by=group_by,
         epochs=epochs,
         lr=lr,
         stage1_epochs=stage1_epochs,

@@ -46,6 +46,7 @@ class SweepOptions:
     test_size: float = 0.15
     validation_size: float = 0.1
     allow_duplicates: bool = False
+    group_by: str | None = None
     model: str | None = None
     epochs: int = 3
     lr: float = 5e-5
@@ -64,7 +65,8 @@ class SweepOptions:
 
     def split_params(self, value: float) -> dict:
         """Keyword arguments of `make_split` for the split of one imbalance value."""
-        return {
+        grouped = {"group_by": self.group_by} if self.group_by is not None else {}
+        return grouped | {
             "classes": self.classes,
             "method": self.axis,
             "test_size": self.test_size,
@@ -169,6 +171,7 @@ def check_request(
             params["classes_cut"],
             params.get("fraction"),
             params.get("mu"),
+            options.group_by,
         )
     for method in methods:
         config = train.TrainConfig(

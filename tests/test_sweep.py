@@ -166,6 +166,7 @@ def test_a_rerun_with_other_shared_options_is_refused_and_changes_nothing(swept,
         (["--fractions", "0.5"], "--method step needs at least one --classes-cut"),
         (["--ratios", "0.5", "--methods", "vanilla"], "--method vanilla needs --model"),
         (["--ratios", "0.5", "--seeds", "1,1"], "--seeds repeat: 1, 1"),
+        (["--ratios", "0.5", "--group-by", "atc"], "--group-by atc: unknown"),
         (["--ratios", "0.5", "--model", "/no/such/model"], "/no/such/model: model folder does"),
     ],
 )
@@ -191,6 +192,10 @@ def test_eta_counts_each_remaining_cell_at_its_methods_mean_time():
     assert eta_seconds(durations, cells) == pytest.approx(3 + 60 + 22)
     assert split_name(options, 0.1) == split_name(SweepOptions(axis="ratio"), 0.1)
     assert split_name(options, 0.1) != split_name(SweepOptions(axis="ratio", split_seed=7), 0.1)
+    by_drug = SweepOptions(axis="ratio", group_by="drug")
+    assert by_drug.split_params(0.1)["group_by"] == "drug"
+    assert "group_by" not in options.split_params(0.1)  # older sweeps keep their split names
+    assert split_name(by_drug, 0.1) != split_name(options, 0.1)
 
 
 # ----------------------------------------------------------------------------- plot
