@@ -10,11 +10,12 @@ import functools
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from adme import __version__
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 
 # adme draws its own progress bars; transformers' per-load and per-save bars would interleave.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -26,19 +27,88 @@ app = typer.Typer(
     add_completion=False,
 )
 
-DB_OPTION = typer.Option(Path("data/adme.duckdb"), "--db", help="DuckDB file (created if missing).")
+# --- options shared by several commands: each defined once, reused as an annotation -------
+# Usage: `db: DbExisting = DEFAULT_DB`. Help text says what the option is for the command family,
+# so `--db` on a command that refuses a missing file never claims it is created.
+DEFAULT_DB = Path("data/adme.duckdb")
+DbExisting = Annotated[
+    Path,
+    typer.Option("--db", metavar="FILE", help="DuckDB file; it must exist (adme fetch makes it)."),
+]
+DbCreated = Annotated[
+    Path,
+    typer.Option("--db", metavar="FILE", help="DuckDB file; created if missing."),
+]
+Cache = Annotated[
+    Path,
+    typer.Option("--cache", metavar="DIR", help="Content-addressed cache of raw SPL XML."),
+]
+TrainedModel = Annotated[
+    Path,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="FOLDER",
+        help="Trained classifier folder (made by adme train).",
+    ),
+]
+BaseModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="FOLDER|HUB_ID",
+        help="Encoder to start from: a local model folder, or a Hugging Face hub id (org/name) "
+        "when no such folder exists. A path-like value (./x, /x, a/b/c) must be a folder.",
+    ),
+]
+Device = Annotated[
+    str,
+    typer.Option("--device", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N."),
+]
+Progress = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
+]
+Seed = Annotated[
+    int, typer.Option("--seed", min=0, help="Seed of every random choice; same seed, same result.")
+]
+MaxLength = Annotated[
+    int,
+    typer.Option(
+        "--max-length", min=8, help="Tokens kept per paragraph (longer ones are truncated)."
+    ),
+]
+Output = Annotated[Path | None, typer.Option("--output", "-o", metavar="PATH")]
+
+# Kept for commands written before the annotations above (same meaning as DbCreated / Cache).
+DB_OPTION = typer.Option(DEFAULT_DB, "--db", metavar="FILE", help="DuckDB file.")
 CACHE_OPTION = typer.Option(
-    Path("data/cache"), "--cache", help="Content-addressed cache of raw SPL XML."
+    Path("data/cache"), "--cache", metavar="DIR", help="Content-addressed cache of raw SPL XML."
 )
 
 
+def positive(value: float | None) -> float | None:
+    """Typer callback: a number option that must be above zero (None: not given)."""
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{value} is not positive (give a number above 0)")
+    return value
+
+
 def one_line_errors(command):
-    """Turn AdmeError into `error: ...` on stderr and exit status 1, and Ctrl-C into 130."""
+    """Print adme's errors as one `error: ...` line: exit 1, or 2 for usage; Ctrl-C exits 130.
+
+    The exit-code rule of every command: 2 when the command line itself is wrong (Typer's own
+    checks and adme's UsageError), 1 when the data, a file, the network or the run fails,
+    130 on Ctrl-C (everything committed so far is kept; run the command again to resume).
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except UsageError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         except AdmeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -97,7 +167,7 @@ def fetch(
     doctype: str = typer.Option(
         "34391-3", "--doctype", help="DailyMed: LOINC document type (34391-3: human Rx label)."
     ),
-    limit: int = typer.Option(None, "--limit", help="DailyMed: stop after N listed labels."),
+    limit: int = typer.Option(None, "--limit", min=1, help="DailyMed: stop after N listed labels."),
     all_versions: bool = typer.Option(
         False, "--all-versions", help="DailyMed: every version of each label, not just the newest."
     ),
@@ -106,19 +176,28 @@ def fetch(
         "--base-url",
         help="DailyMed web-service base URL (getFile.cfm is found beside it).",
     ),
-    workers: int = typer.Option(4, "--workers", help="DailyMed: parallel downloads."),
+    workers: int = typer.Option(
+        4, "--workers", min=1, help="DailyMed: parallel downloads (threads sharing one session)."
+    ),
     rate: float = typer.Option(
-        2.0, "--rate", help="DailyMed: at most this many requests per second."
+        2.0,
+        "--rate",
+        callback=positive,
+        help="DailyMed: at most this many requests per second.",
     ),
     timeout: float = typer.Option(
-        60.0, "--timeout", help="DailyMed: seconds to wait for an answer before retrying."
+        60.0,
+        "--timeout",
+        callback=positive,
+        help="DailyMed: seconds to wait for an answer before retrying.",
     ),
     retries: int = typer.Option(
-        5, "--retries", help="DailyMed: retries on 429, 5xx and timeouts, with backoff."
+        5, "--retries", min=0, help="DailyMed: retries on 429, 5xx and timeouts, with backoff."
     ),
     batch_size: int = typer.Option(
         100,
         "--batch-size",
+        min=1,
         help="Documents per transaction (a kill loses only the batch in progress).",
     ),
     keep_xml: bool = typer.Option(
@@ -130,12 +209,14 @@ def fetch(
     threads: int = typer.Option(
         min(4, os.cpu_count() or 1),  # adme.fetch.DEFAULT_THREADS, without importing it
         "--threads",
+        min=1,
         help="--from: threads parsing and extracting labels (lxml parses without the GIL); "
         "1: all on one thread. Rows are stored in input order either way.",
     ),
     parse_workers: int = typer.Option(
         None,
         "--parse-workers",
+        min=0,
         help="--from and releases: processes parsing labels instead of threads (0: use "
         "--threads). Default: up to 4 processes for inputs of 256 MB or more, else threads.",
         show_default=False,
@@ -175,9 +256,9 @@ def fetch(
         "--cache or the file they came from (paragraphs and predictions stay); lists those "
         "whose XML is gone. Rerunning the same --from does the same for its documents.",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-    db: Path = DB_OPTION,
-    cache: Path = CACHE_OPTION,
+    progress: Progress = True,
+    db: DbCreated = DEFAULT_DB,
+    cache: Cache = Path("data/cache"),
 ) -> None:
     """Fetch SPL labels (DailyMed or disk) into the database; rejects go to stderr, exit 1."""
     from adme.fetch import fetch as run_fetch
@@ -246,7 +327,7 @@ def merge(
     parts: list[Path] = typer.Argument(
         ..., help="Part files to merge, each written by its own `adme fetch --db PART.duckdb`."
     ),
-    db: Path = DB_OPTION,
+    db: DbCreated = DEFAULT_DB,
 ) -> None:
     """Merge part DuckDB files into --db (splits, runs and metrics are not merged)."""
     from adme.merge import merge_parts
@@ -259,7 +340,7 @@ def merge(
 @one_line_errors
 def split(
     name: str = typer.Argument(..., help="Name to store the split under (adme train --split)."),
-    db: Path = DB_OPTION,
+    db: DbExisting = DEFAULT_DB,
     classes: str = typer.Option(
         "five",
         "--classes",
@@ -295,9 +376,7 @@ def split(
     mu: float = typer.Option(
         None, "--mu", help="long-tail method: the i-th largest class keeps N_max x MU**i."
     ),
-    seed: int = typer.Option(
-        42, "--seed", help="Seed of every random choice; same seed, same rows."
-    ),
+    seed: Seed = 42,
     allow_duplicates: bool = typer.Option(
         False,
         "--allow-duplicates",
@@ -346,36 +425,40 @@ def split(
 @app.command()
 @one_line_errors
 def pretrain(
-    db: Path = DB_OPTION,
-    output: Path = typer.Option(
-        Path("models/adme-bert-small"), "--output", "-o", help="Folder to save the model in."
+    db: DbExisting = DEFAULT_DB,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to save the model in.")] = (
+        Path("models/adme-bert-small")
     ),
-    model: str = typer.Option(
-        None,
-        "--model",
-        help="Continue MLM pre-training of this encoder (folder or hub id) instead of training "
-        "a new tokenizer and small BERT.",
-    ),
+    model: BaseModel = None,
     vocab_size: int = typer.Option(
-        8000, "--vocab-size", help="WordPiece vocabulary size (new model)."
+        8000, "--vocab-size", min=1, help="WordPiece vocabulary size (new model)."
     ),
-    hidden_size: int = typer.Option(256, "--hidden-size", help="Hidden size (new model)."),
-    num_layers: int = typer.Option(4, "--num-layers", help="Encoder layers (new model)."),
-    num_heads: int = typer.Option(4, "--num-heads", help="Attention heads (new model)."),
-    max_length: int = typer.Option(128, "--max-length", help="Tokens kept per paragraph."),
-    epochs: int = typer.Option(1, "--epochs", help="Passes over the corpus."),
+    hidden_size: int = typer.Option(256, "--hidden-size", min=1, help="Hidden size (new model)."),
+    num_layers: int = typer.Option(4, "--num-layers", min=1, help="Encoder layers (new model)."),
+    num_heads: int = typer.Option(4, "--num-heads", min=1, help="Attention heads (new model)."),
+    max_length: MaxLength = 128,
+    epochs: int = typer.Option(1, "--epochs", min=1, help="Passes over the corpus."),
     max_steps: int = typer.Option(
-        None, "--max-steps", help="Stop after this many optimiser steps (overrides --epochs)."
+        None,
+        "--max-steps",
+        min=1,
+        help="Stop after this many optimiser steps (overrides --epochs).",
     ),
-    batch_size: int = typer.Option(32, "--batch-size", help="Paragraphs per step."),
-    lr: float = typer.Option(5e-4, "--lr", help="Peak AdamW learning rate (linear decay)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Paragraphs per step."),
+    lr: float = typer.Option(
+        5e-4, "--lr", callback=positive, help="Peak AdamW learning rate (linear decay)."
+    ),
     mlm_probability: float = typer.Option(
-        0.15, "--mlm-probability", help="Fraction of tokens masked for prediction."
+        0.15,
+        "--mlm-probability",
+        min=0.0,
+        max=1.0,
+        help="Fraction of tokens masked for prediction.",
     ),
-    seed: int = typer.Option(42, "--seed", help="Seed for initialisation, masking and order."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda:N."),
+    seed: Seed = 42,
+    device: Device = "auto",
     texts_limit: int = typer.Option(
-        None, "--texts-limit", help="Use at most this many distinct paragraph texts."
+        None, "--texts-limit", min=1, help="Use at most this many distinct paragraph texts."
     ),
     exclude_split: str = typer.Option(
         None,
@@ -396,9 +479,13 @@ def pretrain(
         help="Also save the model after these steps (e.g. 250,500,1000) in "
         "OUTPUT/checkpoint-STEP, to see what more pre-training buys.",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: Progress = True,
 ) -> None:
-    """Masked-language pre-train a small BERT (or continue one) on the stored label texts."""
+    """Masked-language pre-train a small BERT (or continue one) on the stored label texts.
+
+    Without --model a new WordPiece tokenizer and small BERT are trained from scratch; with it,
+    that encoder's masked-language pre-training is continued.
+    """
     from adme.pretrain import pretrain as run_pretrain
 
     summary = run_pretrain(
@@ -430,26 +517,37 @@ def pretrain(
 
 # --- train ---
 def _number_list(text: str, kind: type, option: str) -> tuple:
-    """Parse "7,42,106" style option values into a tuple of numbers."""
-    try:
-        values = tuple(kind(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
+    """Parse "7,42,106" style option values into a tuple of distinct, non-negative numbers.
+
+    A usage error (exit 2) names the option and the value that is not a number, negative or
+    given twice.
+    """
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = kind(part)
+        except ValueError:
+            noun = "whole numbers" if kind is int else "numbers"
+            raise UsageError(
+                f"{option} {text}: {part!r} is not a number (comma-separated {noun})"
+            ) from None
+        if value < 0 or (kind is float and value == 0):
+            raise UsageError(f"{option} {text}: {part} is out of range")
+        if value in values:
+            raise UsageError(f"{option} {text}: {part} is given twice")
+        values.append(value)
     if not values:
-        raise typer.BadParameter(f"{option}: give at least one value")
-    return values
+        raise UsageError(f"{option}: give at least one value")
+    return tuple(values)
 
 
 @app.command()
 @one_line_errors
 def train(
     split: str = typer.Option(..., "--split", help="Stored split to train on (adme split)."),
-    model: str = typer.Option(
-        None,
-        "--model",
-        help="Encoder to fine-tune: a local folder or a hub id (bert-base-uncased, "
-        "Lianglab/PharmBERT-uncased, models/adme-bert-small). Not needed for tfidf.",
-    ),
+    model: BaseModel = None,
     method: str = typer.Option(
         "two-stage",
         "--method",
@@ -458,40 +556,61 @@ def train(
         "(TF-IDF + logistic regression baseline).",
     ),
     two_stage: bool = typer.Option(False, "--two-stage", help="Short for --method two-stage."),
-    output: Path = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="Model folder (default models/<run_id>); with several seeds, one sub-folder each.",
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Model folder (default models/<run_id>); with several seeds, one sub-folder each.",
+        ),
+    ] = None,
     seeds: str = typer.Option(
         "42", "--seeds", help="Comma-separated seeds, one run each (the paper: 7,42,106,190,191)."
     ),
-    epochs: int = typer.Option(3, "--epochs", help="Epochs of vanilla / ldam / drw / stage 2."),
-    lr: float = typer.Option(5e-5, "--lr", help="Learning rate of vanilla / ldam / drw / stage 2."),
-    stage1_epochs: int = typer.Option(3, "--stage1-epochs", help="Two-stage: stage 1 epochs."),
-    stage1_lr: float = typer.Option(1e-4, "--stage1-lr", help="Two-stage: stage 1 learning rate."),
+    epochs: int = typer.Option(
+        3, "--epochs", min=1, help="Epochs of vanilla / ldam / drw / stage 2."
+    ),
+    lr: float = typer.Option(
+        5e-5, "--lr", callback=positive, help="Learning rate of vanilla / ldam / drw / stage 2."
+    ),
+    stage1_epochs: int = typer.Option(
+        3, "--stage1-epochs", min=1, help="Two-stage: stage 1 epochs."
+    ),
+    stage1_lr: float = typer.Option(
+        1e-4, "--stage1-lr", callback=positive, help="Two-stage: stage 1 learning rate."
+    ),
     stage1_layers: int = typer.Option(
         1,
         "--stage1-layers",
+        min=0,
         help="Two-stage: top encoder layers stage 1 trains with the head (the paper: 1; 0: "
         "head only). A small encoder pre-trained on little text may need more.",
     ),
     s: float = typer.Option(
-        1.0, "--s", help="LDAM logit scale: 1 for the plain linear head (30 assumes a cosine head)."
+        1.0,
+        "--s",
+        callback=positive,
+        help="LDAM logit scale: 1 for the plain linear head (30 assumes a cosine head).",
     ),
-    max_m: float = typer.Option(0.5, "--max-m", help="LDAM margin of the rarest class."),
-    beta: float = typer.Option(0.9999, "--beta", help="Effective-number class-weight beta."),
+    max_m: float = typer.Option(0.5, "--max-m", min=0.0, help="LDAM margin of the rarest class."),
+    beta: float = typer.Option(
+        0.9999,
+        "--beta",
+        min=0.0,
+        max=0.999999999,
+        help="Effective-number class-weight beta, in [0, 1).",
+    ),
     drw_epoch: int = typer.Option(
         None,
         "--drw-epoch",
+        min=1,
         help="--method drw only: epoch (from 1) at which re-weighting starts (default: the "
         "last). In --grid, a candidate shorter than this re-weights its last epoch.",
     ),
     batch_size: int = typer.Option(
-        16, "--batch-size", help="Global batch size (split across torchrun processes)."
+        16, "--batch-size", min=1, help="Global batch size (split across torchrun processes)."
     ),
-    max_length: int = typer.Option(128, "--max-length", help="Tokens kept per paragraph."),
+    max_length: MaxLength = 128,
     grid: bool = typer.Option(
         False,
         "--grid",
@@ -501,9 +620,9 @@ def train(
     grid_lrs: str = typer.Option(
         "1e-5,5e-5,1e-4,5e-4", "--grid-lrs", help="Learning rates tried by --grid."
     ),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda:N."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-    db: Path = DB_OPTION,
+    device: Device = "auto",
+    progress: Progress = True,
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Fine-tune a classifier on a split, per seed; save it and record its scores in the DB."""
     from adme.train import train as run_train
@@ -558,11 +677,11 @@ def sweep(
         help="Comma-separated methods: vanilla, ldam, two-stage, drw, tfidf.",
     ),
     seeds: str = typer.Option("7,42,106", "--seeds", help="Comma-separated seeds, one run each."),
-    model: str = typer.Option(
-        None, "--model", help="Encoder to fine-tune (folder or hub id); not needed for tfidf only."
-    ),
+    model: BaseModel = None,
     classes: str = typer.Option("five", "--classes", help="five or binary (adme vs other)."),
-    split_seed: int = typer.Option(42, "--split-seed", help="Seed of the splits' random choices."),
+    split_seed: int = typer.Option(
+        42, "--split-seed", min=0, help="Seed of the splits' random choices."
+    ),
     test_size: float = typer.Option(0.15, "--test-size", help="Fraction held out as test."),
     validation_size: float = typer.Option(
         0.1, "--validation-size", help="Fraction of the rest held out for validation."
@@ -573,22 +692,38 @@ def sweep(
     group_by: str = typer.Option(
         None, "--group-by", help="drug or set_id: split by whole groups (as adme split)."
     ),
-    epochs: int = typer.Option(3, "--epochs", help="Epochs of vanilla / ldam / drw / stage 2."),
-    lr: float = typer.Option(5e-5, "--lr", help="Learning rate of vanilla / ldam / drw / stage 2."),
-    stage1_epochs: int = typer.Option(3, "--stage1-epochs", help="Two-stage: stage 1 epochs."),
-    stage1_lr: float = typer.Option(1e-4, "--stage1-lr", help="Two-stage: stage 1 learning rate."),
-    s: float = typer.Option(1.0, "--s", help="LDAM logit scale."),
-    max_m: float = typer.Option(0.5, "--max-m", help="LDAM margin of the rarest class."),
-    beta: float = typer.Option(0.9999, "--beta", help="Effective-number class-weight beta."),
-    drw_epoch: int = typer.Option(None, "--drw-epoch", help="drw: epoch re-weighting starts."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Global batch size."),
-    max_length: int = typer.Option(128, "--max-length", help="Tokens kept per paragraph."),
+    epochs: int = typer.Option(
+        3, "--epochs", min=1, help="Epochs of vanilla / ldam / drw / stage 2."
+    ),
+    lr: float = typer.Option(
+        5e-5, "--lr", callback=positive, help="Learning rate of vanilla / ldam / drw / stage 2."
+    ),
+    stage1_epochs: int = typer.Option(
+        3, "--stage1-epochs", min=1, help="Two-stage: stage 1 epochs."
+    ),
+    stage1_lr: float = typer.Option(
+        1e-4, "--stage1-lr", callback=positive, help="Two-stage: stage 1 learning rate."
+    ),
+    s: float = typer.Option(1.0, "--s", callback=positive, help="LDAM logit scale."),
+    max_m: float = typer.Option(0.5, "--max-m", min=0.0, help="LDAM margin of the rarest class."),
+    beta: float = typer.Option(
+        0.9999,
+        "--beta",
+        min=0.0,
+        max=0.999999999,
+        help="Effective-number class-weight beta, in [0, 1).",
+    ),
+    drw_epoch: int = typer.Option(
+        None, "--drw-epoch", min=1, help="drw: epoch re-weighting starts."
+    ),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Global batch size."),
+    max_length: MaxLength = 128,
     output: Path = typer.Option(
         None, "--output", "-o", help="Root of the model folders (default models/sweeps)."
     ),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda:N."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-    db: Path = DB_OPTION,
+    device: Device = "auto",
+    progress: Progress = True,
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Train every imbalance value x method x seed of the paper's experiment; resumable."""
     from adme.sweep import sweep as run_sweep
@@ -640,32 +775,44 @@ def label(
         "bulk release ZIP (as `adme fetch --from`). Omit to classify every stored paragraph "
         "this model has not predicted yet.",
     ),
-    model: Path = typer.Option(
-        ..., "--model", "-m", help="Trained sequence-classifier folder (from `adme train`)."
-    ),
-    db: Path = DB_OPTION,
-    cache: Path = CACHE_OPTION,
+    model: TrainedModel = ...,
+    db: Annotated[
+        Path,
+        typer.Option(
+            "--db",
+            metavar="FILE",
+            help="DuckDB file: created if missing when PATH gives labels to store; without PATH "
+            "it must exist.",
+        ),
+    ] = DEFAULT_DB,
+    cache: Cache = Path("data/cache"),
     batch_size: int = typer.Option(
         64, "--batch-size", min=1, help="Paragraphs per forward pass (batched by length)."
     ),
-    max_length: int = typer.Option(
-        128, "--max-length", min=8, help="Tokens kept per paragraph (longer ones are truncated)."
-    ),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda:N."),
+    max_length: MaxLength = 128,
+    device: Device = "auto",
     relabel: bool = typer.Option(
         False, "--relabel", help="Replace this model's stored predictions instead of skipping."
     ),
-    workers: int = typer.Option(
+    tokenizer_workers: int = typer.Option(
         None,
-        "--workers",
+        "--tokenizer-workers",
         min=0,
         help="Tokeniser processes feeding the model (0: in-process). Default: 2 on a GPU, "
         "0 on the CPU, where they would compete with the model for cores.",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    workers: int = typer.Option(
+        None, "--workers", min=0, hidden=True, help="Deprecated name of --tokenizer-workers."
+    ),
+    progress: Progress = True,
 ) -> None:
     """Store new labels and write one prediction per paragraph and model into the database."""
     from adme.label import label as run_label
+
+    if workers is not None:
+        typer.echo("warning: label --workers is deprecated, use --tokenizer-workers", err=True)
+        if tokenizer_workers is None:
+            tokenizer_workers = workers
 
     summary = run_label(
         db,
@@ -676,7 +823,7 @@ def label(
         max_length=max_length,
         device=device,
         relabel=relabel,
-        workers=workers,
+        workers=tokenizer_workers,
         progress=progress,
     )
     typer.echo(summary.line())
@@ -687,7 +834,7 @@ def label(
 @one_line_errors
 def report(
     name: str = typer.Argument(None, help="Report to run: a file sql/NAME.sql (see --list)."),
-    db: Path = DB_OPTION,
+    db: DbExisting = DEFAULT_DB,
     param: list[str] = typer.Option(
         [], "--param", "-p", help="KEY=VALUE bound to $KEY in the SQL (repeatable)."
     ),
@@ -729,7 +876,7 @@ def plot(
     output: Path = typer.Option(
         ..., "--output", "-o", help="Image file to write (.png, .svg or .pdf)."
     ),
-    db: Path = DB_OPTION,
+    db: DbExisting = DEFAULT_DB,
     split: str = typer.Option(
         None, "--split", help="class-balance: show this split's parts side by side."
     ),
@@ -742,6 +889,8 @@ def plot(
     model: str = typer.Option(
         None,
         "--model",
+        "-m",
+        metavar="FOLDER|MODEL_ID",
         help="confidence: model folder or model id (default: the only model with predictions).",
     ),
     sweep: str = typer.Option(None, "--sweep", help="sweep: the sweep to draw (adme sweep NAME)."),
@@ -770,7 +919,7 @@ def review_import(
         "in, a gold-style file (text_hash, text, label) or an `adme review export`. Rows match "
         "by paragraph_id, else text_hash, else normalised text; blank labels are skipped.",
     ),
-    db: Path = DB_OPTION,
+    db: DbExisting = DEFAULT_DB,
     reviewer: str = typer.Option(
         None, "--reviewer", help="Name for rows without a reviewer column (default: login name)."
     ),
@@ -789,7 +938,7 @@ def review_import(
 @review_app.command("export")
 @one_line_errors
 def review_export(
-    db: Path = DB_OPTION,
+    db: DbExisting = DEFAULT_DB,
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
     fmt: str = typer.Option(
         None, "--format", "-f", help="csv or jsonl (default: from --output's suffix, else csv)."
@@ -809,19 +958,26 @@ def review_export(
 @app.command()
 @one_line_errors
 def serve(
-    model: Path = typer.Option(..., "--model", help="Trained classifier folder (adme train)."),
-    db: Path = DB_OPTION,
+    model: TrainedModel = ...,
+    db: Annotated[
+        Path,
+        typer.Option(
+            "--db",
+            metavar="FILE",
+            help="DuckDB file GET /documents reads (read-only; POST /label works without it).",
+        ),
+    ] = DEFAULT_DB,
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind (127.0.0.1: this machine only)."
     ),
-    port: int = typer.Option(8000, "--port", help="TCP port to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port to listen on."),
     max_body_bytes: int = typer.Option(
-        1_000_000, "--max-body-bytes", help="Larger request bodies get HTTP 413."
+        1_000_000, "--max-body-bytes", min=1, help="Larger request bodies get HTTP 413."
     ),
     max_paragraphs: int = typer.Option(
-        256, "--max-paragraphs", help="Most paragraphs one POST /label may send."
+        256, "--max-paragraphs", min=1, help="Most paragraphs one POST /label may send."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: Device = "auto",
     allow_reviews: bool = typer.Option(
         False,
         "--allow-reviews",

@@ -22,3 +22,11 @@ class SplError(AdmeError):
         self.source = source
         self.fault = " ".join(fault.split()) if "\n" in fault or "\r" in fault else fault
         super().__init__(f"{source}: {self.fault}")
+
+
+class UsageError(AdmeError):
+    """The command line itself is wrong (options that do not fit together, a value out of range).
+
+    The CLI prints it as one line like any AdmeError but exits 2, as Typer does for its own
+    usage errors, so a script can tell "fix the command" (2) from "the data or the run failed" (1).
+    """

@@ -30,7 +30,7 @@ import duckdb
 
 from adme import cache, sources, store
 from adme.dailymed import DEFAULT_BASE_URL, HUMAN_PRESCRIPTION, DailyMedClient, HttpError, Listed
-from adme.errors import AdmeError, SplError
+from adme.errors import AdmeError, SplError, UsageError
 from adme.spl import Document, parse_spl
 
 BATCH_SIZE = 100
@@ -432,7 +432,7 @@ def fetch_from_path(
     downloaded from); `keep_member` picks the top-level members of ZIPs (e.g. prescription/).
     """
     if threads < 0 or (parse_workers or 0) < 0:
-        raise AdmeError("--threads and --parse-workers must be 0 or more")
+        raise UsageError("--threads and --parse-workers must be 0 or more")
     files = sources.check_input(Path(path))
     if parse_workers is None:
         parse_workers = auto_parse_workers(files)
@@ -776,18 +776,18 @@ def fetch_from_dailymed(
     after committing every whole document read so far.
     """
     if not (drug or setids or since or unii or ndc):
-        raise AdmeError(
+        raise UsageError(
             "say what to fetch: --drug, --unii, --ndc, --setid, --since, or --from PATH"
         )
     if since is not None:
         try:
             dt.date.fromisoformat(since)
         except ValueError:
-            raise AdmeError(f"--since must be a date YYYY-MM-DD, not {since!r}") from None
+            raise UsageError(f"--since must be a date YYYY-MM-DD, not {since!r}") from None
     if limit is not None and limit < 1:
-        raise AdmeError(f"--limit must be at least 1, not {limit}")
+        raise UsageError(f"--limit must be at least 1, not {limit}")
     if workers < 1:
-        raise AdmeError(f"--workers must be at least 1, not {workers}")
+        raise UsageError(f"--workers must be at least 1, not {workers}")
     cache.check_root(Path(cache_dir))
     client = DailyMedClient(base_url, rate=rate, read_timeout=read_timeout, max_retries=retries)
     cache_dir = Path(cache_dir)
@@ -940,7 +940,7 @@ def fetch(
         conflicting = [f for k, f in flags.items() if dailymed_options.get(k)]
         if conflicting:
             names = ", ".join(conflicting)
-            raise AdmeError(f"--from reads files on disk; it cannot be combined with {names}")
+            raise UsageError(f"--from reads files on disk; it cannot be combined with {names}")
         return fetch_from_path(
             db_path,
             from_path,

@@ -33,7 +33,7 @@ from transformers import (
 
 from adme import device as devices
 from adme import store
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 from adme.progress import step_bar
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -491,10 +491,10 @@ def swap_in(staging: Path, output: Path) -> None:
 def _check_numbers(epochs, max_steps, batch_size, lr, mlm_probability, max_length) -> None:
     """Reject out-of-range training numbers with a one-line AdmeError before any work."""
     if epochs < 1 or batch_size < 1 or max_length < 8:
-        raise AdmeError("epochs and batch size must be at least 1, max length at least 8")
+        raise UsageError("epochs and batch size must be at least 1, max length at least 8")
     if max_steps is not None and max_steps < 1:
-        raise AdmeError(f"--max-steps {max_steps}: must be at least 1")
+        raise UsageError(f"--max-steps {max_steps}: must be at least 1")
     if not 0 < mlm_probability < 1:
-        raise AdmeError(f"--mlm-probability {mlm_probability}: must be between 0 and 1")
+        raise UsageError(f"--mlm-probability {mlm_probability}: must be between 0 and 1")
     if lr <= 0:
-        raise AdmeError(f"--lr {lr}: must be positive")
+        raise UsageError(f"--lr {lr}: must be positive")

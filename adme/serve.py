@@ -19,6 +19,8 @@ behind a lock; each database request opens its own read-only connection, so `adm
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -349,20 +351,48 @@ def serve(
     """Run the API with uvicorn until interrupted; return a line saying it stopped.
 
     ANNOUNCE(line), when given, is told where the server listens and whether reviews are
-    recorded, once the model is loaded.
+    recorded, once the model is loaded. The port is bound before the model loads, so a port
+    out of range or already in use is a one-line AdmeError at once, not a uvicorn traceback.
     """
     import uvicorn
 
-    app = create_app(
-        db_path,
-        model_dir,
-        max_body_bytes,
-        max_paragraphs=max_paragraphs,
-        device=device,
-        allow_reviews=allow_reviews,
-        reviewer=reviewer,
-    )
-    if announce is not None:
-        announce(start_line(host, port, allow_reviews, reviewer))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    sock = listening_socket(host, port)
+    try:
+        app = create_app(
+            db_path,
+            model_dir,
+            max_body_bytes,
+            max_paragraphs=max_paragraphs,
+            device=device,
+            allow_reviews=allow_reviews,
+            reviewer=reviewer,
+        )
+        if announce is not None:
+            announce(start_line(host, port, allow_reviews, reviewer))
+        config = uvicorn.Config(app, host=host, port=port, log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return f"adme serve on {host}:{port} stopped"
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to HOST:PORT; a bad port, a bad host or a port in use is an AdmeError."""
+    if not 0 < port < 65536:
+        raise AdmeError(f"--port {port}: not a TCP port (1-65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise AdmeError(f"--host {host}: cannot resolve it ({exc})") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise AdmeError(f"cannot listen on {host}:{port}: {reason}") from exc
+    sock.set_inheritable(True)
+    return sock

@@ -35,7 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from adme import store
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 
 ADME_CLASSES = ("absorption", "distribution", "metabolism", "excretion")
 CLASS_SETS = {
@@ -129,6 +129,18 @@ class SplitSummary:
         return out
 
 
+def _check_fraction(method: str, needs_it: str, option: str, value: float | None) -> None:
+    """The option a method needs must be given, and be a fraction in (0, 1]."""
+    if method != needs_it:
+        if value is not None:
+            raise UsageError(f"--{option} applies to --method {needs_it} only, not {method}")
+        return
+    if value is None:
+        raise UsageError(f"--method {method} needs --{option}, a fraction in (0, 1]")
+    if not 0 < value <= 1:
+        raise UsageError(f"--{option} {value}: must be a fraction in (0, 1]")
+
+
 def check_params(
     classes: str,
     method: str,
@@ -142,27 +154,26 @@ def check_params(
 ) -> None:
     """Reject unknown names and out-of-range numbers before anything is read or written."""
     if classes not in CLASS_SETS:
-        raise AdmeError(f"--classes {classes}: unknown (choose {' or '.join(CLASS_SETS)})")
+        raise UsageError(f"--classes {classes}: unknown (choose {' or '.join(CLASS_SETS)})")
     if method not in METHODS:
-        raise AdmeError(f"--method {method}: unknown (choose one of {', '.join(METHODS)})")
+        raise UsageError(f"--method {method}: unknown (choose one of {', '.join(METHODS)})")
     if not 0 < test_size < 1:
-        raise AdmeError(f"--test-size {test_size}: must be between 0 and 1")
+        raise UsageError(f"--test-size {test_size}: must be between 0 and 1")
     if not 0 <= validation_size < 1:
-        raise AdmeError(f"--validation-size {validation_size}: must be at least 0 and below 1")
-    if method == "ratio" and (ratio is None or not 0 < ratio <= 1):
-        raise AdmeError(f"--ratio {ratio}: the ratio method needs a ratio in (0, 1]")
+        raise UsageError(f"--validation-size {validation_size}: must be at least 0 and below 1")
+    _check_fraction(method, "ratio", "ratio", ratio)
     if method == "step":
         if not classes_cut:
-            raise AdmeError("--method step needs at least one --classes-cut")
+            raise UsageError("--method step needs at least one --classes-cut")
         unknown = sorted(set(classes_cut) - set(CLASS_SETS[classes]))
         if unknown:
-            raise AdmeError(f"--classes-cut {', '.join(unknown)}: not a {classes} class")
-        if fraction is None or not 0 < fraction <= 1:
-            raise AdmeError(f"--fraction {fraction}: the step method needs a fraction in (0, 1]")
-    if method == "long-tail" and (mu is None or not 0 < mu <= 1):
-        raise AdmeError(f"--mu {mu}: the long-tail method needs mu in (0, 1]")
+            raise UsageError(f"--classes-cut {', '.join(unknown)}: not a {classes} class")
+    elif classes_cut:
+        raise UsageError(f"--classes-cut applies to --method step only, not {method}")
+    _check_fraction(method, "step", "fraction", fraction)
+    _check_fraction(method, "long-tail", "mu", mu)
     if group_by is not None and group_by not in GROUP_BY:
-        raise AdmeError(f"--group-by {group_by}: unknown (choose {' or '.join(GROUP_BY)})")
+        raise UsageError(f"--group-by {group_by}: unknown (choose {' or '.join(GROUP_BY)})")
 
 
 def target_label(rule_label: str, classes: str) -> str | None:

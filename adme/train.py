@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from adme import ddp, store
 from adme.batches import EncodedTexts, PadCollator, encode_texts, predict_proba
 from adme.device import autocast, grad_scaler, pin_memory, resolve_device, to_device
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 from adme.losses import LDAMLoss, class_counts, effective_number_weights
 from adme.runs import RunResult, Scores, TrainSummary, record_run, save_run, score
 from adme.split import PARTS
@@ -371,9 +371,9 @@ class TrainConfig:
 def check_config(config: TrainConfig, model: str | None) -> None:
     """Reject option values that cannot train, before anything is loaded."""
     if config.method not in METHODS:
-        raise AdmeError(f"--method {config.method}: expected one of {', '.join(METHODS)}")
+        raise UsageError(f"--method {config.method}: expected one of {', '.join(METHODS)}")
     if config.method != "tfidf" and not model:
-        raise AdmeError(f"--method {config.method} needs --model (a folder or hub id)")
+        raise UsageError(f"--method {config.method} needs --model (a folder or hub id)")
     positive = {
         "epochs": config.epochs,
         "batch_size": config.batch_size,
@@ -386,19 +386,19 @@ def check_config(config: TrainConfig, model: str | None) -> None:
             raise AdmeError(f"--stage1-layers must be 0 or more, got {config.stage1_layers}")
     for name, value in positive.items():
         if value <= 0:
-            raise AdmeError(f"--{name.replace('_', '-')} must be positive, got {value}")
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if config.method in ("two-stage", "ldam", "drw"):
         if config.s <= 0:
-            raise AdmeError(f"--s must be positive, got {config.s}")
+            raise UsageError(f"--s must be positive, got {config.s}")
         if config.max_m < 0:
-            raise AdmeError(f"--max-m must be zero or positive, got {config.max_m}")
+            raise UsageError(f"--max-m must be zero or positive, got {config.max_m}")
         if not 0.0 <= config.beta < 1.0:
-            raise AdmeError(f"--beta must be in [0, 1), got {config.beta}")
+            raise UsageError(f"--beta must be in [0, 1), got {config.beta}")
     if config.drw_epoch is not None:
         if config.method != "drw":
-            raise AdmeError(f"--drw-epoch applies to --method drw only, not {config.method}")
+            raise UsageError(f"--drw-epoch applies to --method drw only, not {config.method}")
         if not config.grid and not 1 <= config.drw_epoch <= config.epochs:
-            raise AdmeError(
+            raise UsageError(
                 f"--drw-epoch {config.drw_epoch}: must be between 1 and --epochs {config.epochs}"
             )
 

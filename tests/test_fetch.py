@@ -644,9 +644,9 @@ def test_fetch_needs_something_to_fetch(tmp_path):
     with pytest.raises(AdmeError, match="say what to fetch"):
         fetch_from_dailymed(tmp_path / "a.duckdb", tmp_path / "c", progress=False)
     result = cli("--since", "yesterday", "--db", str(tmp_path / "a.duckdb"))
-    assert result.exit_code == 1 and "--since must be a date YYYY-MM-DD" in result.stderr
+    assert result.exit_code == 2 and "--since must be a date YYYY-MM-DD" in result.stderr
     both = cli("--from", str(tmp_path), "--drug", "x", "--db", str(tmp_path / "a.duckdb"))
-    assert both.exit_code == 1 and "cannot be combined with --drug" in both.stderr
+    assert both.exit_code == 2 and "cannot be combined with --drug" in both.stderr
 
 
 def test_help_explains_every_option():

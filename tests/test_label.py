@@ -367,7 +367,7 @@ def test_empty_folder_is_one_line_error(classifier_dir, db_with_paragraphs, tmp_
 
 def test_cli_label_prints_summary_and_errors_on_one_line(classifier_dir, db_with_paragraphs):
     runner = CliRunner()
-    base = ["label", "--db", str(db_with_paragraphs), "--workers", "0", "--no-progress"]
+    base = ["label", "--db", str(db_with_paragraphs), "--tokenizer-workers", "0", "--no-progress"]
     ok = runner.invoke(app, [*base, "--model", str(classifier_dir)])
     assert ok.exit_code == 0, ok.output
     assert f"{model_id(classifier_dir)}:" in ok.output

@@ -306,36 +306,43 @@ def unlabelled_db(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("make_db", "args", "message"),
+    ("make_db", "args", "code", "message"),
     [
-        (None, ["--method", "smote"], "--method smote: unknown"),
-        (None, ["--classes", "three"], "--classes three: unknown"),
-        (None, ["--method", "ratio"], "--ratio None: the ratio method needs a ratio in (0, 1]"),
-        (None, ["--method", "ratio", "--ratio", "0"], "--ratio 0.0: the ratio method needs"),
-        (None, ["--method", "ratio", "--ratio", "1.5"], "--ratio 1.5: the ratio method needs"),
-        (None, ["--method", "ratio", "--ratio", "-0.1"], "--ratio -0.1: the ratio method"),
-        (None, ["--method", "long-tail", "--mu", "2"], "--mu 2.0: the long-tail method needs"),
-        (None, ["--method", "step", "--fraction", "0.5"], "needs at least one --classes-cut"),
+        (None, ["--method", "smote"], 2, "--method smote: unknown"),
+        (None, ["--classes", "three"], 2, "--classes three: unknown"),
+        (None, ["--method", "ratio"], 2, "--method ratio needs --ratio, a fraction in (0, 1]"),
+        (None, ["--method", "ratio", "--ratio", "0"], 2, "--ratio 0.0: must be a fraction in"),
+        (None, ["--method", "ratio", "--ratio", "1.5"], 2, "--ratio 1.5: must be a fraction"),
+        (None, ["--method", "ratio", "--ratio", "-0.1"], 2, "--ratio -0.1: must be a fraction"),
+        (None, ["--ratio", "0.1"], 2, "--ratio applies to --method ratio only, not natural"),
+        (None, ["--method", "long-tail", "--mu", "2"], 2, "--mu 2.0: must be a fraction in"),
+        (None, ["--method", "long-tail"], 2, "--method long-tail needs --mu, a fraction"),
+        (None, ["--method", "step", "--fraction", "0.5"], 2, "needs at least one --classes-cut"),
+        (None, ["--classes-cut", "other"], 2, "--classes-cut applies to --method step only"),
         (
             None,
             ["--method", "step", "--classes-cut", "adme", "--fraction", "0.5"],
+            2,
             "--classes-cut adme: not a five class",
         ),
-        (None, ["--test-size", "1.2"], "--test-size 1.2: must be between 0 and 1"),
-        (None, ["existing"], "split 'existing' already exists"),
-        (unlabelled_db, [], "no paragraphs with a rule label to split"),
-        (few_excretion_db, [], "cannot stratify the test part: class excretion has only 1"),
-        (missing_class_db, [], "no labelled paragraphs of class excretion"),
+        (None, ["--test-size", "1.2"], 2, "--test-size 1.2: must be between 0 and 1"),
+        (None, ["existing"], 1, "split 'existing' already exists"),
+        (unlabelled_db, [], 1, "no paragraphs with a rule label to split"),
+        (few_excretion_db, [], 1, "cannot stratify the test part: class excretion has only 1"),
+        (missing_class_db, [], 1, "no labelled paragraphs of class excretion"),
     ],
 )
-def test_bad_input_is_one_line_and_keeps_stored_splits(corpus_db, tmp_path, make_db, args, message):
+def test_bad_input_is_one_line_and_keeps_stored_splits(
+    corpus_db, tmp_path, make_db, args, code, message
+):
+    """Options that do not fit are usage errors (exit 2), data faults exit 1: one line each."""
     db = make_db(tmp_path) if make_db else corpus_db
     if make_db is None:
         make_split(db, "existing", classes="binary", allow_duplicates=True)
     before = snapshot(db)
     name = [] if args[:1] == ["existing"] else ["new"]
     result = CliRunner().invoke(app, ["split", *name, *args, "--db", str(db)])
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: ")
     assert message in result.stderr

@@ -1,0 +1,168 @@
+"""The command line as one tool: exit codes, one-line errors, shared options, `--help` wording.
+
+The exit-code rule (README, "Exit codes"): 2 when the command line itself is wrong (Typer's own
+checks and adme's UsageError), 1 when the data, a file, the network or the run fails, 130 on
+Ctrl-C. Every case here runs the real CLI (Typer's CliRunner) against real files in tmp_path.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from adme.cli import app, one_line_errors
+from adme.errors import AdmeError, UsageError
+
+COMMANDS = (
+    "fetch",
+    "merge",
+    "split",
+    "pretrain",
+    "train",
+    "sweep",
+    "label",
+    "report",
+    "plot",
+    "serve",
+)
+WIDE = {"COLUMNS": "250"}
+
+
+def run(*args: str):
+    """Invoke adme with ARGS; stdout and stderr kept apart."""
+    return CliRunner().invoke(app, list(args), env=WIDE)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--split", "s", "--seeds", "a,b"],
+        ["train", "--split", "s", "--seeds", "42,42"],
+        ["train", "--split", "s", "--seeds", "-1"],
+        ["train", "--split", "s", "--batch-size", "0"],
+        ["train", "--split", "s", "--lr", "-1"],
+        ["train", "--split", "s", "--grid-lrs", "0,x"],
+        ["label", "--model", "m", "--batch-size", "0"],
+        ["label", "--batch-size", "4"],  # --model missing
+        ["fetch", "--drug", "x", "--rate", "-1"],
+        ["fetch", "--drug", "x", "--rate", "0"],
+        ["fetch", "--drug", "x", "--workers", "0"],
+        ["fetch", "--drug", "x", "--timeout", "0"],
+        ["fetch", "--drug", "x", "--limit", "0"],
+        ["fetch", "--since", "yesterday"],
+        ["fetch"],  # nothing to fetch
+        ["split", "s", "--method", "ratio"],
+        ["split", "s", "--method", "ratio", "--ratio", "2"],
+        ["split", "s", "--seed", "-3"],
+        ["pretrain", "--epochs", "0"],
+        ["pretrain", "--mlm-probability", "1.5"],
+        ["serve", "--model", "m", "--port", "99999"],
+        ["serve", "--model", "m", "--port", "0"],
+        ["report", "--format", "xml", "--list", "--nope"],
+    ],
+)
+def test_usage_errors_exit_2_before_touching_anything(args, tmp_path):
+    """A wrong command line exits 2 and never creates the database it names."""
+    db = tmp_path / "never.duckdb"
+    result = run(*args, "--db", str(db))
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert not db.exists()
+    if result.stderr.startswith("error: "):  # adme's own usage errors: exactly one line
+        assert result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["split", "s", "--method", "ratio"], "--method ratio needs --ratio, a fraction in (0, 1]"),
+        (["train", "--split", "s", "--seeds", "42,42"], "--seeds 42,42: 42 is given twice"),
+        (["train", "--split", "s", "--seeds", "a,b"], "--seeds a,b: 'a' is not a number"),
+    ],
+)
+def test_adme_usage_errors_read_as_one_line(args, message, tmp_path):
+    result = run(*args, "--db", str(tmp_path / "x.duckdb"))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {message}" + result.stderr[len(message) + 7 :]
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["split", "s"],
+        ["train", "--split", "s", "--method", "tfidf"],
+        ["pretrain"],
+        ["report", "class_balance"],
+        ["plot", "class-balance", "--output", "x.png"],
+        ["label", "--model", "no-such-folder"],
+    ],
+)
+def test_a_missing_database_exits_1_with_one_line_and_is_not_created(args, tmp_path):
+    db = tmp_path / "typo.duckdb"
+    result = run(*args, "--db", str(db))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert not db.exists()
+
+
+def test_serve_on_a_port_in_use_is_one_line_exit_1(tmp_path):
+    """The port is bound before the model loads: a taken port fails at once, one line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run("serve", "--model", str(tmp_path / "m"), "--port", str(port))
+    assert result.exit_code == 1
+    assert result.stderr == f"error: cannot listen on 127.0.0.1:{port}: already in use\n"
+
+
+def _exit_code_of(exc: BaseException) -> tuple[int, str]:
+    """Run a one-command Typer app through adme's error wrapper that raises EXC."""
+    mini = typer.Typer()
+
+    @mini.command()
+    @one_line_errors
+    def boom() -> None:
+        raise exc
+
+    result = CliRunner().invoke(mini, [])
+    return result.exit_code, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [(UsageError("--x 1: bad"), 2), (AdmeError("f: broken"), 1), (KeyboardInterrupt(), 130)],
+)
+def test_the_exit_code_rule(exc, code):
+    got, stderr = _exit_code_of(exc)
+    assert got == code
+    assert stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_reads_as_one_tool(command):
+    """Shared options are spelled, abbreviated and explained alike in every command."""
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    if "--db" in text:
+        assert "FILE" in text
+    if command in ("split", "pretrain", "train", "sweep", "report", "plot"):
+        assert "it must exist" in text and "created if missing" not in text
+    if command in ("fetch", "merge"):
+        assert "created if missing" in text
+    if "--model" in text:
+        assert "--model -m" in text, f"{command}: --model without -m"
+    if "--device" in text:
+        assert "auto (CUDA if present, else CPU), cpu, cuda or cuda:N" in text
+    if "--progress" in text:
+        assert "Show a progress bar on stderr" in text
+    assert "--workers" not in text or command == "fetch"  # label's is --tokenizer-workers
+
+
+def test_label_workers_is_a_deprecated_alias(tmp_path):
+    result = run("label", "--model", str(tmp_path / "m"), "--workers", "0", "--db", "x.duckdb")
+    assert "label --workers is deprecated, use --tokenizer-workers" in result.stderr
