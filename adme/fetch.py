@@ -931,7 +931,9 @@ def fetch(
             **dailymed_options,
         )
     if parts or release_url or keep_download:
-        raise AdmeError("--parts, --release-url and --keep-download go with --release or --updates")
+        raise UsageError(
+            "--parts, --release-url and --keep-download go with --release or --updates"
+        )
     if parse_workers is None and from_path is None:
         parse_workers = 0
     if from_path is not None:
@@ -984,7 +986,7 @@ def _fetch_release(
         conflicting.append("--parts")
     if conflicting:
         what = "--release" if release else "--updates"
-        raise AdmeError(f"{what} cannot be combined with {', '.join(conflicting)}")
+        raise UsageError(f"{what} cannot be combined with {', '.join(conflicting)}")
     common = {
         "progress": options["progress"],
         "batch_size": options["batch_size"],

@@ -27,7 +27,7 @@ import requests
 
 from adme import cache, store
 from adme.dailymed import DailyMedClient
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 from adme.fetch import BATCH_SIZE, DEFAULT_THREADS, FetchSummary, fetch_from_path
 
 DEFAULT_RELEASE_URL = "https://dailymed.nlm.nih.gov/dailymed/spl-resources-all-drug-labels.cfm"
@@ -215,9 +215,9 @@ def parse_parts(text: str | None) -> list[int] | None:
     try:
         parts = sorted({int(x) for x in text.split(",") if x.strip()})
     except ValueError:
-        raise AdmeError(f"--parts must be numbers separated by commas, not {text!r}") from None
+        raise UsageError(f"--parts must be numbers separated by commas, not {text!r}") from None
     if not parts or min(parts) < 1:
-        raise AdmeError(f"--parts must be numbers from 1, not {text!r}")
+        raise UsageError(f"--parts must be numbers from 1, not {text!r}")
     return parts
 
 
@@ -518,7 +518,7 @@ def _run(
 
 def _client(release_url: str, rate: float, read_timeout: float, retries: int) -> DailyMedClient:
     if urlsplit(release_url).scheme not in ("http", "https"):
-        raise AdmeError(f"--release-url must be an http(s) address, not {release_url!r}")
+        raise UsageError(f"--release-url must be an http(s) address, not {release_url!r}")
     return DailyMedClient(rate=rate, read_timeout=read_timeout, max_retries=retries)
 
 
@@ -573,7 +573,7 @@ def fetch_updates(
         try:
             after = dt.date.fromisoformat(since) - dt.timedelta(days=1)
         except ValueError:
-            raise AdmeError(f"--since must be a date YYYY-MM-DD, not {since!r}") from None
+            raise UsageError(f"--since must be a date YYYY-MM-DD, not {since!r}") from None
     cache.check_root(Path(cache_dir))
     if after is None:
         _, after = _applied(Path(db_path))

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from adme import reports, store, train
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 from adme.split import CLASS_SETS, check_params, make_split
 
 AXES = {"ratio": "ratio", "step": "fraction", "long-tail": "mu"}  # split method -> its parameter
@@ -136,30 +136,30 @@ def check_request(
 ) -> None:
     """Reject a sweep that cannot run, before any split is made or any model loaded."""
     if not name.strip():
-        raise AdmeError("a sweep needs a non-empty name")
+        raise UsageError("a sweep needs a non-empty name")
     if options.axis not in AXES:
-        raise AdmeError(f"imbalance axis {options.axis!r}: expected one of {', '.join(AXES)}")
+        raise UsageError(f"imbalance axis {options.axis!r}: expected one of {', '.join(AXES)}")
     if not values:
-        raise AdmeError("give at least one imbalance value (--ratios, --fractions or --mus)")
+        raise UsageError("give at least one imbalance value (--ratios, --fractions or --mus)")
     if len(set(values)) != len(values):
-        raise AdmeError(f"imbalance values repeat: {', '.join(f'{v:g}' for v in values)}")
+        raise UsageError(f"imbalance values repeat: {', '.join(f'{v:g}' for v in values)}")
     if not methods:
-        raise AdmeError("--methods: give at least one method")
+        raise UsageError("--methods: give at least one method")
     unknown = [m for m in methods if m not in train.METHODS]
     if unknown:
-        raise AdmeError(
+        raise UsageError(
             f"--methods {', '.join(unknown)}: unknown (choose from {', '.join(train.METHODS)})"
         )
     if len(set(methods)) != len(methods):
-        raise AdmeError(f"--methods repeat: {', '.join(methods)}")
+        raise UsageError(f"--methods repeat: {', '.join(methods)}")
     if not seeds:
-        raise AdmeError("--seeds: give at least one seed")
+        raise UsageError("--seeds: give at least one seed")
     if len(set(seeds)) != len(seeds):
-        raise AdmeError(f"--seeds repeat: {', '.join(map(str, seeds))}")
+        raise UsageError(f"--seeds repeat: {', '.join(map(str, seeds))}")
     if options.classes_cut and options.axis != "step":
-        raise AdmeError("--classes-cut applies to a step sweep (--fractions) only")
+        raise UsageError("--classes-cut applies to a step sweep (--fractions) only")
     if options.drw_epoch is not None and "drw" not in methods:
-        raise AdmeError("--drw-epoch applies to the drw method, which --methods does not name")
+        raise UsageError("--drw-epoch applies to the drw method, which --methods does not name")
     for value in values:
         params = options.split_params(value)
         check_params(
@@ -437,11 +437,11 @@ def sweep(
     given = {"ratio": ratios, "step": fractions, "long-tail": mus}
     axes = [axis for axis, values in given.items() if values]
     if len(axes) != 1:
-        raise AdmeError("give exactly one of --ratios, --fractions (with --classes-cut) or --mus")
+        raise UsageError("give exactly one of --ratios, --fractions (with --classes-cut) or --mus")
     axis = axes[0]
     values = tuple(float(v) for v in given[axis])
     if any(math.isnan(v) for v in values):
-        raise AdmeError("imbalance values must be numbers, not nan")
+        raise UsageError("imbalance values must be numbers, not nan")
     options = SweepOptions(axis=axis, **shared)
     return run_sweep(
         db_path,

@@ -485,7 +485,7 @@ def test_unii_with_from_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(
         app, ["fetch", "--from", str(LIPITOR), "--unii", "X", "--db", str(tmp_path / "a.duckdb")]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "error: --from reads files on disk; it cannot be combined with --unii"
     ]

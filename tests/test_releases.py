@@ -322,7 +322,7 @@ def test_release_options_that_do_not_fit_are_one_line(tmp_path):
         (["--release", "human-rx", "--release-url", "ftp://x/y"], "must be an http(s) address"),
     ]:
         done = runner.invoke(app, ["fetch", *args, "--db", str(tmp_path / "a.duckdb")])
-        assert done.exit_code == 1, (args, done.output)
+        assert done.exit_code == 2, (args, done.output)  # usage errors exit 2
         assert message in done.stderr and len(done.stderr.splitlines()) == 1
 
 

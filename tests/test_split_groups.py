@@ -199,7 +199,7 @@ def test_unknown_group_by_and_a_single_drug_are_one_line_errors(drugs_db, tmp_pa
     n_splits = before.execute("SELECT count(*) FROM splits").fetchone()[0]
     before.close()
     result = CliRunner().invoke(app, ["split", "x", "--db", str(drugs_db), "--group-by", "atc"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == "error: --group-by atc: unknown (choose drug or set_id)\n"
     one = tmp_path / "one.duckdb"
     con = store.connect(one)
