@@ -533,8 +533,10 @@ def _number_list(text: str, kind: type, option: str) -> tuple:
             raise UsageError(
                 f"{option} {text}: {part!r} is not a number (comma-separated {noun})"
             ) from None
-        if value < 0 or (kind is float and value == 0):
-            raise UsageError(f"{option} {text}: {part} is out of range")
+        if kind is float and not value > 0:  # also refuses nan
+            raise UsageError(f"{option} {text}: {part} must be above 0")
+        if value < 0:
+            raise UsageError(f"{option} {text}: {part} must be 0 or more")
         if value in values:
             raise UsageError(f"{option} {text}: {part} is given twice")
         values.append(value)
