@@ -430,3 +430,38 @@ def export_reviews(
     path.write_text(text)
     what = "review rows" if all_rows else "reviews in force"
     return f"wrote {len(rows)} {what} to {path}"
+
+
+@dataclass(frozen=True)
+class ReviewedTexts:
+    """Every reviewed text with the label in force: what `adme evaluate --on reviews` scores."""
+
+    texts: list[str]
+    labels: list[str]
+    paragraph_ids: list[list[str]]  # stored paragraphs holding exactly that text
+    reviewers: int
+
+
+def reviewed_texts(db_path: str | Path) -> ReviewedTexts:
+    """The texts people reviewed, one per text, with the label in force (newest, not undone).
+
+    No database, or a database without a review in force, is an AdmeError: there is nothing
+    to score on.
+    """
+    if not Path(db_path).is_file():
+        raise AdmeError(f"{db_path}: database does not exist")
+    con = store.connect(db_path, read_only=True)
+    try:
+        rows = con.execute(store.sql_text("queries/reviews_eval")).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        raise AdmeError(
+            f"{db_path}: no reviewed paragraphs (adme review import, or the review page)"
+        )
+    return ReviewedTexts(
+        texts=[text for _, _, _, text, _ in rows],
+        labels=[label for _, label, _, _, _ in rows],
+        paragraph_ids=[list(ids or []) for *_, ids in rows],
+        reviewers=len({reviewer for _, _, reviewer, _, _ in rows}),
+    )

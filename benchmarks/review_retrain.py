@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="scratch folder (new)")
     parser.add_argument("--methods", default="tfidf", help="comma-separated adme train methods")
     parser.add_argument("--model", default=None, help="encoder for the BERT methods")
+    parser.add_argument(
+        "--splits", default="before,after", help="which of before,after to train on"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-4)
@@ -139,7 +142,7 @@ def main() -> None:
     texts = [r["text"] for r in b]
     results = []
     for method in args.methods.split(","):
-        for split in ("before", "after"):
+        for split in args.splits.split(","):
             started = time.perf_counter()
             summary = train(
                 db,
@@ -167,7 +170,7 @@ def main() -> None:
         cells = [method, label, str(n), *(f"{s[k]:.3f}" for k in ("accuracy", "macro", *LABELS))]
         print("| " + " | ".join(cells) + " |")
     by_key = {(m, sp): s for m, sp, _, s, _ in results}
-    for method in args.methods.split(","):
+    for method in args.methods.split(",") if args.splits == "before,after" else ():
         old, new = by_key[(method, "before")], by_key[(method, "after")]
         print(
             f"{method}: macro-F1 {old['macro']:.3f} -> {new['macro']:.3f} "

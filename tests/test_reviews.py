@@ -398,3 +398,40 @@ def test_within_one_file_the_later_line_wins(db, tmp_path):
     stored = [label for (label,) in query(db, "SELECT label FROM reviews ORDER BY review_id")]
     assert stored == [line["label"] for line in lines]
     assert current_labels(db)[pid] == "distribution"
+
+
+def test_reviewed_texts_are_one_per_text_with_the_label_in_force(db, tmp_path):
+    """What `evaluate --on reviews` scores: each text once, newest answer, undone ones out."""
+    shared = paragraph_id_of(db, SHARED_TEXT)
+    bound = paragraph_id_of(db, "98% bound.")
+    with pytest.raises(AdmeError, match="no reviewed paragraphs"):
+        reviews.reviewed_texts(db)
+    reviews.import_reviews(
+        db,
+        write_jsonl(
+            tmp_path / "r.jsonl",
+            [
+                {"paragraph_id": shared, "label": "other", "reviewer": "ana"},
+                {"paragraph_id": shared, "label": "metabolism", "reviewer": "bo"},
+                {"paragraph_id": bound, "label": "distribution", "reviewer": "ana"},
+            ],
+        ),
+    )
+    con = store.connect(db)
+    try:
+        undone = reviews.record_review(con, bound, "excretion", "bo", source="page")
+        reviews.retract_review(con, undone, "bo", source="page")
+    finally:
+        con.close()
+    found = reviews.reviewed_texts(db)
+    by_text = dict(
+        zip(found.texts, zip(found.labels, found.paragraph_ids, strict=True), strict=True)
+    )
+    copies = [
+        pid
+        for (pid,) in query(
+            db, "SELECT paragraph_id FROM paragraphs WHERE text = ? ORDER BY 1", [SHARED_TEXT]
+        )
+    ]
+    assert by_text == {SHARED_TEXT: ("metabolism", copies), "98% bound.": ("distribution", [bound])}
+    assert found.reviewers == 2
