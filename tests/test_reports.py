@@ -306,6 +306,7 @@ def test_parameterised_reports_run_as_their_header_says(db):
         "runs": "'natural'",
         "ingredient": "'atorvastatin'",
         "unii": "NULL",
+        "sweep": "'no-such-sweep'",
     }
     con = duckdb.connect(str(db), read_only=True)
     try:
