@@ -1,6 +1,6 @@
 """Tokenise once, batch by length, pad each batch only to its own longest sequence.
 
-Used by training and by labelling (adme/label.py), so nothing here knows about losses or
+Used by training and by inference (adme/inference.py), so nothing here knows about losses or
 optimisers. Tokenising happens once, before any loop: tokenising inside the model loop starves
 a GPU.
 """
@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 import torch
 from torch.utils.data import Dataset
-
-from adme.device import autocast, to_device
 
 
 def encode_texts(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -72,22 +70,3 @@ class PadCollator:
         batch = pad_batch([ids for ids, _ in items], self.pad_id)
         batch["labels"] = torch.as_tensor([label for _, label in items], dtype=torch.long)
         return batch
-
-
-@torch.inference_mode()
-def predict_proba(
-    model: torch.nn.Module,
-    sequences: Sequence[Sequence[int]],
-    pad_id: int,
-    device: torch.device,
-    batch_size: int = 64,
-) -> torch.Tensor:
-    """Class probabilities of a sequence classifier, rows in input order, length-sorted batches."""
-    model.eval()
-    probs = torch.empty((len(sequences), model.config.num_labels), dtype=torch.float32)
-    for indices in length_sorted_batches([len(s) for s in sequences], batch_size):
-        batch = to_device(pad_batch([sequences[i] for i in indices], pad_id), device)
-        with autocast(device):
-            logits = model(**batch).logits
-        probs[indices] = torch.softmax(logits.float(), dim=-1).cpu()
-    return probs

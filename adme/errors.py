@@ -30,3 +30,13 @@ class UsageError(AdmeError):
     The CLI prints it as one line like any AdmeError but exits 2, as Typer does for its own
     usage errors, so a script can tell "fix the command" (2) from "the data or the run failed" (1).
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none).
+
+    Libraries raise multi-line messages; a one-line error quotes only the line that says what
+    went wrong.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

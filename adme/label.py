@@ -1,67 +1,37 @@
-"""Batched inference: classify pharmacokinetics paragraphs and store one prediction per model.
+"""`adme label`: classify pharmacokinetics paragraphs and store one prediction per model.
 
-`load_classifier` + `predict_texts` are the reusable core (also used by `adme serve`);
-`label` is `adme label`: store new labels with fetch's own code, then classify every paragraph
-that has no prediction for this exact model yet, writing in chunks that each commit on their own
-so an interrupted run resumes where it stopped.
-
-Speed comes from four things: paragraphs sorted by length so each batch pads little, dynamic
-padding to the longest paragraph of the batch, tokenisation in DataLoader workers so it overlaps
-the forward pass, and `torch.inference_mode` with autocast and pinned copies on CUDA.
+Store new labels with fetch's own code, then classify every paragraph that has no prediction
+for this exact model yet, writing in chunks that each commit on their own so an interrupted run
+resumes where it stopped. The classifying itself is adme/inference.py, the one path that train's
+scoring, `adme serve` and `adme evaluate` use too.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import torch
-from torch.utils.data import DataLoader, Dataset
 
 from adme import store
 from adme.batches import length_sorted_batches
-from adme.device import autocast, pin_memory, resolve_device, to_device
 from adme.errors import AdmeError
-from adme.model_id import model_id as weights_model_id
+from adme.inference import (
+    InferenceOptions,
+    Prediction,
+    approximate_lengths,
+    load_model,
+    predictions,
+)
 from adme.progress import step_bar
+from adme.rules import BINARY_CLASSES, FIVE_CLASSES
 
-FIVE_CLASSES = ("absorption", "distribution", "metabolism", "excretion", "other")
-BINARY_CLASSES = ("adme", "other")
 WRITE_EVERY = 4096  # predictions per committed chunk: small enough to lose little on a kill
 READ_EVERY = 32768  # paragraphs read from the database at a time: bounds memory on big runs
-_PRE_TOKENS = re.compile(r"\w+|[^\w\s]")
-
-
-@dataclass(frozen=True)
-class Classifier:
-    """A sequence classifier ready for inference, with what identifies it."""
-
-    model: torch.nn.Module
-    tokenizer: object
-    device: torch.device
-    id2label: dict[int, str]
-    model_id: str
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """Class names in the model's output order."""
-        return tuple(self.id2label[i] for i in range(len(self.id2label)))
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One paragraph's predicted class, its probability, and every class's probability."""
-
-    label: str
-    confidence: float
-    probs: dict[str, float]
 
 
 @dataclass
@@ -74,6 +44,7 @@ class LabelSummary:
     per_class: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     rejects: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def paragraphs_per_second(self) -> float:
@@ -89,175 +60,6 @@ class LabelSummary:
             f"{self.paragraphs} paragraphs labelled ({classes or 'none'}) "
             f"at {self.paragraphs_per_second:.1f} paragraphs/s"
         )
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
-def load_classifier(model_dir: str | Path, device: str = "auto") -> Classifier:
-    """Load a local Hugging Face sequence-classification folder for inference.
-
-    Refuses, with a one-line AdmeError, a folder that does not exist, has no config or weights,
-    or holds an encoder / masked-LM without a trained classification head: such a folder would
-    load with a randomly initialised head and label everything at random.
-    """
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
-    folder = Path(model_dir)
-    identity = weights_model_id(folder)  # also checks the folder and its weights exist
-    try:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise AdmeError(
-            f"{folder}: not a Hugging Face model folder (no usable config.json)"
-        ) from exc
-    architectures = config.architectures or []
-    if not any(a.endswith("ForSequenceClassification") for a in architectures):
-        kind = ", ".join(architectures) or "no architecture recorded"
-        raise AdmeError(f"{folder}: not a sequence classifier ({kind}); train one with adme train")
-    try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            folder, local_files_only=True, output_loading_info=True
-        )
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise AdmeError(f"{folder}: cannot load model or tokenizer: {_first_line(exc)}") from exc
-    if info.get("missing_keys"):
-        missing = ", ".join(sorted(info["missing_keys"])[:3])
-        raise AdmeError(f"{folder}: classifier weights missing from the folder ({missing})")
-    target = resolve_device(device)
-    model.to(target).eval()
-    id2label = {int(i): str(name) for i, name in config.id2label.items()}
-    return Classifier(model, tokenizer, target, id2label, identity)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-# --- batching ------------------------------------------------------------------------------
-
-
-def approximate_lengths(texts: Sequence[str]) -> list[int]:
-    """Cheap stand-in for token counts, used to sort before tokenising.
-
-    Words and punctuation marks are what a BERT pre-tokenizer splits on, and word pieces
-    follow their count closely; counting them costs a small fraction of tokenising, so the
-    tokenisation itself runs only once, in the DataLoader workers, overlapped with the model.
-    """
-    return [len(_PRE_TOKENS.findall(text)) for text in texts]
-
-
-class _TokenizedBatches(Dataset):
-    """Item i is batch i, tokenised with padding to its own longest paragraph."""
-
-    def __init__(self, texts: Sequence[str], batches: list[list[int]], tokenizer, max_length: int):
-        self.texts = texts
-        self.batches = batches
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        indices = self.batches[i]
-        encoded = self.tokenizer(
-            [self.texts[j] for j in indices],
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
-        batch = dict(encoded)
-        batch["index"] = torch.tensor(indices, dtype=torch.long)
-        return batch
-
-
-def _batch_loader(
-    classifier: Classifier, texts: Sequence[str], batch_size: int, max_length: int, workers: int
-) -> DataLoader:
-    batches = length_sorted_batches(approximate_lengths(texts), batch_size)
-    dataset = _TokenizedBatches(texts, batches, classifier.tokenizer, max_length)
-    if workers > 0:
-        # forked workers tokenise one batch each; the Rust pool inside each would oversubscribe
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return DataLoader(
-        dataset,
-        batch_size=None,  # items are already batches
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=pin_memory(classifier.device),
-        prefetch_factor=4 if workers > 0 else None,
-    )
-
-
-# --- prediction ----------------------------------------------------------------------------
-
-
-def iter_batch_predictions(
-    classifier: Classifier,
-    texts: Sequence[str],
-    batch_size: int = 64,
-    max_length: int = 128,
-    workers: int = 0,
-) -> Iterator[tuple[list[int], list[Prediction]]]:
-    """Yield (input indices, predictions) batch by batch, in length-sorted order.
-
-    The caller can store each batch as it comes; `predict_texts` puts them back in input order.
-    """
-    if batch_size < 1:
-        raise AdmeError(f"batch size {batch_size}: must be at least 1")
-    if not texts:
-        return
-    labels = classifier.labels
-    loader = _batch_loader(
-        classifier, texts, batch_size, _token_limit(classifier, max_length), workers
-    )
-    with torch.inference_mode():
-        for batch in loader:
-            indices = batch.pop("index").tolist()
-            inputs = to_device(batch, classifier.device)
-            with autocast(classifier.device):
-                logits = classifier.model(**inputs).logits
-            probs = torch.softmax(logits.float(), dim=-1).cpu()
-            yield indices, _predictions(probs, labels)
-
-
-def _token_limit(classifier: Classifier, max_length: int) -> int:
-    # a --max-length beyond the model's position table would crash inside the forward pass
-    limits = [max_length, classifier.tokenizer.model_max_length]
-    positions = getattr(classifier.model.config, "max_position_embeddings", None)
-    if positions:
-        limits.append(positions)
-    return min(limits)
-
-
-def _predictions(probs: torch.Tensor, labels: tuple[str, ...]) -> list[Prediction]:
-    best = probs.argmax(dim=-1).tolist()
-    rows = probs.tolist()
-    return [
-        Prediction(labels[b], row[b], dict(zip(labels, row, strict=True)))
-        for b, row in zip(best, rows, strict=True)
-    ]
-
-
-def predict_texts(
-    classifier: Classifier,
-    texts: Sequence[str],
-    batch_size: int = 64,
-    max_length: int = 128,
-    workers: int = 0,
-) -> list[Prediction]:
-    """Classify texts in length-sorted, dynamically padded batches; results in input order."""
-    results: list[Prediction | None] = [None] * len(texts)
-    for indices, predictions in iter_batch_predictions(
-        classifier, texts, batch_size, max_length, workers
-    ):
-        for index, prediction in zip(indices, predictions, strict=True):
-            results[index] = prediction
-    return results  # type: ignore[return-value]
 
 
 # --- adme label ----------------------------------------------------------------------------
@@ -280,7 +82,7 @@ def label(
     *,
     cache_dir: str | Path = "data/cache",
     batch_size: int = 64,
-    max_length: int = 128,
+    max_length: int | None = None,
     device: str = "auto",
     relabel: bool = False,
     workers: int | None = None,
@@ -292,17 +94,14 @@ def label(
     document the input held is classified; without one, every stored paragraph never predicted
     with this model is. The model and the database are checked before anything is written, so
     a wrong model or a locked file stores nothing. Each chunk of predictions commits on its own:
-    an interrupted run keeps what it wrote and the next run does only the rest.
+    an interrupted run keeps what it wrote and the next run does only the rest. `max_length`
+    None takes the model folder's own (adme.json); a different value is said in `notes`.
     """
     if path is None and not Path(db_path).exists():
         # without PATH there is nothing to store: a mistyped --db must not become a new, empty
         # database and a run that "labelled 0 paragraphs"
         raise AdmeError(f"{db_path}: database does not exist (give a PATH of labels, or the --db)")
-    classifier = load_classifier(model_dir, device)
-    if workers is None:
-        # On a CPU the tokeniser processes compete with the model for the same cores
-        # (measured: 0 workers was faster on 2 cores); on a GPU they keep it fed.
-        workers = 2 if classifier.device.type == "cuda" else 0
+    classifier = load_model(model_dir, InferenceOptions(device, batch_size, max_length, workers))
     with store.connect(db_path) as con:
         check_classes(classifier, database_class_sets(con), model_dir)
     documents: list[str] | None = None
@@ -316,9 +115,7 @@ def label(
     started = time.perf_counter()
     with store.connect(db_path) as con:
         wanted = paragraphs_to_label(con, classifier.model_id, documents, relabel)
-        per_class = _label_paragraphs(
-            con, classifier, wanted, relabel, batch_size, max_length, workers, progress
-        )
+        per_class = _label_paragraphs(con, classifier, wanted, relabel, progress)
         if documents is None:
             documents = _documents_of(wanted)
     return LabelSummary(
@@ -328,6 +125,7 @@ def label(
         per_class=dict(per_class),
         seconds=time.perf_counter() - started,
         rejects=rejects,
+        notes=list(classifier.notes),
     )
 
 
@@ -340,20 +138,18 @@ def database_class_sets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, ...]]
     return sets
 
 
-def check_classes(
-    classifier: Classifier, class_sets: Sequence[Sequence[str]], model_dir: str | Path
-) -> None:
+def check_classes(classifier, class_sets: Sequence[Sequence[str]], model_dir: str | Path) -> None:
     """Refuse a model whose labels are not one of the database's class sets.
 
     A model saved without id2label predicts LABEL_0, LABEL_1, ...; storing those would fill
     `predictions` with labels no report or comparison understands.
     """
-    labels = set(classifier.labels)
+    labels = set(classifier.classes)
     if any(labels == set(classes) for classes in class_sets):
         return
     known = " or ".join(", ".join(classes) for classes in class_sets)
     raise AdmeError(
-        f"{model_dir}: model labels ({', '.join(classifier.labels)}) are not the database's "
+        f"{model_dir}: model labels ({', '.join(classifier.classes)}) are not the database's "
         f"classes ({known})"
     )
 
@@ -393,12 +189,9 @@ def _paragraph_texts(con: duckdb.DuckDBPyConnection, paragraph_ids: Sequence[str
 
 def _label_paragraphs(
     con: duckdb.DuckDBPyConnection,
-    classifier: Classifier,
+    classifier,
     paragraph_ids: Sequence[str],
     relabel: bool,
-    batch_size: int,
-    max_length: int,
-    workers: int,
     progress: bool,
 ) -> Counter:
     per_class: Counter = Counter()
@@ -408,16 +201,16 @@ def _label_paragraphs(
         for start in range(0, len(paragraph_ids), READ_EVERY):
             ids = paragraph_ids[start : start + READ_EVERY]
             texts = _paragraph_texts(con, ids)
-            pending: list[tuple[str, Prediction]] = []
-            for indices, predictions in iter_batch_predictions(
-                classifier, texts, batch_size, max_length, workers
-            ):
-                pending.extend((ids[i], p) for i, p in zip(indices, predictions, strict=True))
-                if len(pending) >= WRITE_EVERY:
-                    per_class += write_predictions(con, classifier.model_id, pending, relabel)
-                    pending = []
-                bar.advance(task, len(indices))
-            per_class += write_predictions(con, classifier.model_id, pending, relabel)
+            # longest first over the whole read, then committed chunk by chunk: batches pad
+            # little and a kill loses at most one chunk
+            order = length_sorted_batches(approximate_lengths(texts), WRITE_EVERY)
+            for chunk in order:
+                probs = classifier.predict_proba(
+                    [texts[i] for i in chunk], on_batch=lambda n: bar.advance(task, n)
+                )
+                found = predictions(probs, classifier.classes)
+                rows = list(zip([ids[i] for i in chunk], found, strict=True))
+                per_class += write_predictions(con, classifier.model_id, rows, relabel)
     return per_class
 
 

@@ -38,26 +38,35 @@ def _shards(index: Path) -> list[Path]:
     return shards
 
 
-def model_id(model_dir: str | Path) -> str:
+def _named(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    files = [folder / name for name in names]
+    missing = [p.name for p in files if not p.is_file()]
+    if missing:
+        raise AdmeError(f"{folder}: model file(s) missing from the folder: {', '.join(missing)}")
+    return files
+
+
+def _hf_weights(folder: Path) -> list[Path]:
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            return [folder / name]
+    for name in SHARD_INDEXES:
+        if (folder / name).is_file():
+            return [folder / name, *_shards(folder / name)]
+    raise AdmeError(f"{folder}: no model weights ({' or '.join(WEIGHT_FILES)}) in the folder")
+
+
+def model_id(model_dir: str | Path, weight_files: tuple[str, ...] | None = None) -> str:
     """Return `<folder name>@<first 12 hex of sha256 of the weights>` for a local model folder.
 
-    A sharded checkpoint is hashed as its index followed by its shards, in name order.
+    `weight_files` names the files that hold a non-Hugging-Face model (e.g. TF-IDF's), hashed
+    in that order. Otherwise a sharded checkpoint is hashed as its index followed by its shards,
+    in name order.
     """
     folder = Path(model_dir)
     if not folder.is_dir():
         raise AdmeError(f"{folder}: model folder does not exist")
-    files: list[Path] = []
-    for name in WEIGHT_FILES:
-        if (folder / name).is_file():
-            files = [folder / name]
-            break
-    else:
-        for name in SHARD_INDEXES:
-            if (folder / name).is_file():
-                files = [folder / name, *_shards(folder / name)]
-                break
-    if not files:
-        raise AdmeError(f"{folder}: no model weights ({' or '.join(WEIGHT_FILES)}) in the folder")
+    files = _named(folder, weight_files) if weight_files else _hf_weights(folder)
     digest = hashlib.sha256()
     _hash_files(digest, files)
     return f"{folder.resolve().name}@{digest.hexdigest()[:12]}"

@@ -18,7 +18,6 @@ from matplotlib.ticker import MaxNLocator
 
 from adme import reports
 from adme.errors import AdmeError
-from adme.model_id import model_id as weights_model_id
 
 PLOT_NAMES = ("class-balance", "per-class-f1", "confusion", "confidence", "sweep")
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -193,7 +192,9 @@ def resolve_model(db_path: str | Path, model: str | Path | None) -> str:
             f"several models have predictions, pick one with --model: {_listing(known)}"
         )
     if Path(model).is_dir():
-        return weights_model_id(model)
+        from adme.inference import identify
+
+        return identify(model)
     return str(model)
 
 

@@ -27,8 +27,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+# The one home of class names: rule labels, splits, models and plots all use these.
 ADME_CLASSES = ("absorption", "distribution", "metabolism", "excretion")
 LABELS = (*ADME_CLASSES, "other")
+FIVE_CLASSES = LABELS
+BINARY_CLASSES = ("adme", "other")
 
 # What each ADME class is called in headings (word stems, matched at a word start).
 _CLASS_WORDS = {

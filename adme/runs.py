@@ -141,6 +141,7 @@ _RUN_SCHEMA = pa.schema(
         ("finished", pa.timestamp("us")),
         ("output", pa.string()),
         ("sweep", pa.string()),
+        ("evaluated_on", pa.string()),
     ]
 )
 
@@ -148,20 +149,25 @@ _RUN_SCHEMA = pa.schema(
 def record_run(
     db_path: str | Path,
     run: RunResult,
-    split: SplitData,
+    *,
+    split_name: str,
+    classes: Sequence[str],
     model_name: str,
     sweep: str | None = None,
+    evaluated_on: str | None = None,
 ) -> None:
     """Write the runs, metrics and confusion rows of a finished run in one transaction.
 
     SWEEP tags the run as a cell of that `adme sweep`, in the same transaction, so a cell is
-    either fully recorded and tagged or not there at all.
+    either fully recorded and tagged or not there at all. A training run is scored on its
+    split's parts (`evaluated_on` NULL); an `adme evaluate` run names what it was scored on
+    (e.g. `gold:unlabelled_gold.jsonl`) there and in `split`.
     """
     run_row = pa.Table.from_pylist(
         [
             {
                 "run_id": run.run_id,
-                "split": split.name,
+                "split": split_name,
                 "method": run.params["method"],
                 "model": model_name,
                 "params": json.dumps(run.params, sort_keys=True),
@@ -170,6 +176,7 @@ def record_run(
                 "finished": run.finished,
                 "output": str(run.output),
                 "sweep": sweep,
+                "evaluated_on": evaluated_on,
             }
         ],
         schema=_RUN_SCHEMA,
@@ -191,8 +198,8 @@ def record_run(
         {
             "run_id": run.run_id,
             "part": part,
-            "true_label": split.classes[i],
-            "pred_label": split.classes[j],
+            "true_label": classes[i],
+            "pred_label": classes[j],
             "n": n,
         }
         for part, scores in run.scores.items()
@@ -210,20 +217,44 @@ def record_run(
         con.close()
 
 
-def save_run(run: RunResult, split: SplitData, model_name: str, trained, tokenizer) -> None:
-    """Write the model folder: weights (safetensors) and tokenizer, metrics.json, README.md."""
-    run.output.mkdir(parents=True, exist_ok=True)
-    if tokenizer is None:
-        import joblib
+def save_run(run: RunResult, split: SplitData, model_name: str, classifier) -> None:
+    """Write the model folder: weights, metrics.json, README.md, and last adme.json.
 
-        joblib.dump(trained, run.output / "tfidf_logreg.joblib")
+    A BERT folder holds safetensors weights and the tokenizer; a TF-IDF folder its vocabulary
+    and arrays (adme/tfidf.py, no pickle). adme.json (adme/model_folder.py) says which, and is
+    written last: a folder that has one is complete.
+    """
+    from adme.model_folder import ModelInfo, write_info
+
+    run.output.mkdir(parents=True, exist_ok=True)
+    stale = run.output / "adme.json"
+    stale.unlink(missing_ok=True)  # a folder being rewritten is not whole until the end
+    if classifier.kind == "tfidf":
+        from adme.tfidf import save_weights
+
+        save_weights(classifier.weights, run.output)
+        max_length = None
     else:
-        trained.save_pretrained(run.output)
-        tokenizer.save_pretrained(run.output)
+        classifier.model.save_pretrained(run.output)
+        classifier.tokenizer.save_pretrained(run.output)
+        max_length = classifier.max_length
     counts = class_counts(split.parts["train"].labels, len(split.classes))
-    payload = json.dumps(metrics_json(run, split, model_name), indent=2)
-    (run.output / "metrics.json").write_text(payload + "\n")
+    metrics = metrics_json(run, split, model_name)
+    (run.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (run.output / "README.md").write_text(model_card(run, split, model_name, counts))
+    info = ModelInfo(
+        folder=run.output,
+        kind=classifier.kind,
+        classes=tuple(split.classes),
+        max_length=max_length,
+        split=split.name,
+        run_id=run.run_id,
+        method=run.params["method"],
+        base_model=model_name,
+        test_scores=metrics.get("test", {}),
+        extra={"seed": run.seed},
+    )
+    write_info(info)
 
 
 # ----------------------------------------------------------------------------- summary

@@ -11,10 +11,10 @@ free, and both are widely used and actively maintained; uvicorn is the standard 
 for it. It binds 127.0.0.1 by default: the API has no authentication, so exposing it is a
 deliberate choice (`--host 0.0.0.0`).
 
-Inference goes through `adme.label.load_classifier` / `predict_texts`, the same code as
-`adme label`, so served labels equal stored ones. The model is shared by the worker threads
-behind a lock; each database request opens its own read-only connection, so `adme label` or
-`adme fetch` can be stopped and restarted beside a running server.
+Inference goes through `adme.inference.load_model` / `predict_texts`, the same code as
+`adme label`, so served labels equal stored ones (BERT or TF-IDF folders alike). The model
+is shared by the worker threads behind a lock; each database request opens its own read-only
+connection, so `adme label` or `adme fetch` can be stopped and restarted beside a running server.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adme import __version__, reports
 from adme.errors import AdmeError
-from adme.label import load_classifier, predict_texts
+from adme.inference import InferenceOptions, load_model, predict_texts
 from adme.review_page import add_review_routes
 
 MAX_BODY_BYTES = 1_000_000
@@ -220,19 +220,23 @@ def create_app(
     max_paragraphs: int = MAX_PARAGRAPHS,
     device: str = "auto",
     batch_size: int = 32,
-    max_length: int = 128,
+    max_length: int | None = None,
     allow_reviews: bool = False,
     reviewer: str | None = None,
 ) -> FastAPI:
     """Build the API over the model in MODEL_DIR and the database DB_PATH.
 
     The model is loaded now, so a missing or unusable folder is an AdmeError before serving.
-    The review page records answers only with ALLOW_REVIEWS, as REVIEWER.
+    The review page records answers only with ALLOW_REVIEWS, as REVIEWER. `max_length` None
+    takes the folder's own (adme.json); the app's `state.notes` says what the command line
+    changed.
     """
     db_path = Path(db_path)
     if allow_reviews and not (reviewer or "").strip():  # before the (slow) model load
         raise AdmeError("--allow-reviews needs --reviewer NAME (recorded with every answer)")
-    classifier = load_classifier(model_dir, device)
+    classifier = load_model(
+        model_dir, InferenceOptions(device=device, batch_size=batch_size, max_length=max_length)
+    )
     inference_lock = threading.Lock()
     db_lock = threading.Lock()  # one connection at a time: see adme/review_page.py
     app = FastAPI(
@@ -241,6 +245,7 @@ def create_app(
         description="ADME labels for pharmacokinetics paragraphs of FDA drug labels.",
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.state.notes = list(classifier.notes)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -261,7 +266,7 @@ def create_app(
                 "per request",
             )
         with inference_lock:
-            predictions = predict_texts(classifier, request.paragraphs, batch_size, max_length)
+            predictions = predict_texts(classifier, request.paragraphs)
         return {
             "model_id": classifier.model_id,
             "predictions": [
@@ -290,7 +295,7 @@ def create_app(
             "status": "ok",
             "version": __version__,
             "model_id": classifier.model_id,
-            "labels": list(classifier.labels),
+            "labels": list(classifier.classes),
             "database": str(db_path),
             "documents": None,
             "paragraphs": None,
@@ -305,7 +310,7 @@ def create_app(
 
     def predict(texts: list[str]):
         with inference_lock:
-            return predict_texts(classifier, texts, batch_size, max_length)
+            return predict_texts(classifier, texts)
 
     add_review_routes(
         app,
@@ -344,6 +349,7 @@ def serve(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_paragraphs: int = MAX_PARAGRAPHS,
     device: str = "auto",
+    max_length: int | None = None,
     allow_reviews: bool = False,
     reviewer: str | None = None,
     announce=None,
@@ -364,9 +370,12 @@ def serve(
             max_body_bytes,
             max_paragraphs=max_paragraphs,
             device=device,
+            max_length=max_length,
             allow_reviews=allow_reviews,
             reviewer=reviewer,
         )
+        for note in app.state.notes:
+            (announce or print)(f"note: {note}")
         if announce is not None:
             announce(start_line(host, port, allow_reviews, reviewer))
         config = uvicorn.Config(app, host=host, port=port, log_level="info")

@@ -29,17 +29,18 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from adme import ddp, store
-from adme.batches import EncodedTexts, PadCollator, encode_texts, predict_proba
+from adme.batches import EncodedTexts, PadCollator, encode_texts
 from adme.device import autocast, grad_scaler, pin_memory, resolve_device, to_device
-from adme.errors import AdmeError, UsageError
+from adme.errors import AdmeError, UsageError, first_line
+from adme.inference import BertClassifier
 from adme.losses import LDAMLoss, class_counts, effective_number_weights
 from adme.runs import RunResult, Scores, TrainSummary, record_run, save_run, score
 from adme.split import PARTS
+from adme.tfidf import DEFAULT_C, GRID_TFIDF_C, TfidfClassifier, fit_tfidf
 
 METHODS = ("two-stage", "vanilla", "ldam", "drw", "tfidf")
 GRID_EPOCHS = (1, 2, 3, 4, 5, 6)
 GRID_LRS = (1e-5, 5e-5, 1e-4, 5e-4)
-GRID_TFIDF_C = (0.1, 1.0, 10.0, 100.0)
 
 
 # ----------------------------------------------------------------------------- data
@@ -140,7 +141,7 @@ def load_encoder(name: str, classes: Sequence[str]):
             ignore_mismatched_sizes=True,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise AdmeError(f"{name}: not a usable encoder/classifier model ({reason})") from exc
     if tokenizer.pad_token_id is None:
         raise AdmeError(f"{name}: the tokenizer has no padding token")
@@ -306,7 +307,6 @@ def build_stages(method: str, config: TrainConfig, counts: Sequence[int]) -> lis
         weight = weights if epoch + 1 >= config.drw_start(epochs) else None
         return LDAMLoss(counts, max_m=config.max_m, s=config.s, weight=weight)
 
-    tuned = {"vanilla": cross_entropy, "ldam": ldam, "drw": ldam_deferred, "two-stage": None}
     if method == "two-stage":
         return [
             Stage(
@@ -318,13 +318,14 @@ def build_stages(method: str, config: TrainConfig, counts: Sequence[int]) -> lis
             ),
             Stage("stage 2 (cross-entropy, all)", config.epochs, config.lr, False, cross_entropy),
         ]
+    tuned = {"vanilla": cross_entropy, "ldam": ldam, "drw": ldam_deferred}
     return [Stage(method, config.epochs, config.lr, False, tuned[method])]
 
 
-def evaluate(model, sequences, labels, classes, *, pad_id, device, batch_size) -> Scores:
-    """Score a classifier on one part (argmax of its probabilities)."""
-    probs = predict_proba(model, sequences, pad_id, device, batch_size=max(batch_size, 32))
-    return score(labels, probs.argmax(dim=-1).tolist(), classes)
+def evaluate(classifier, texts: Sequence[str], labels: Sequence[int]) -> Scores:
+    """Score a classifier on one part (argmax of its probabilities), through adme.inference."""
+    probs = classifier.predict_proba(texts)
+    return score(labels, probs.argmax(axis=1).tolist(), classifier.classes)
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -406,10 +407,28 @@ def check_config(config: TrainConfig, model: str | None) -> None:
 # ----------------------------------------------------------------------------- one seed
 
 
-def _encoded_parts(data: SplitData, tokenizer, max_length: int) -> dict[str, list[list[int]]]:
-    return {
-        name: encode_texts(tokenizer, part.texts, max_length) for name, part in data.parts.items()
-    }
+@dataclass
+class GridChoice:
+    """The best (epochs, lr) of the tuned stage so far: its validation scores and weights."""
+
+    epochs: int
+    lr: float
+    validation: Scores | None
+    state: dict = field(default_factory=dict)
+
+    @property
+    def macro_f1(self) -> float:
+        """Validation macro-F1 (0 without a validation part)."""
+        return self.validation.f1("macro") if self.validation is not None else 0.0
+
+
+@dataclass
+class TrainedModel:
+    """One seed's trained classifier (adme.inference's), its scores per part and choices."""
+
+    classifier: object
+    scores: dict[str, Scores]
+    params: dict
 
 
 def train_transformer(
@@ -421,22 +440,32 @@ def train_transformer(
     device: torch.device,
     workers: ddp.Workers,
     progress: Progress | None,
-):
-    """Fine-tune one seed; return (model, tokenizer, scores per part, chosen (epochs, lr)).
+) -> TrainedModel:
+    """Fine-tune one seed; return the classifier, its scores per part and the chosen grid cell.
 
     With a grid, every (epochs, lr) of the last stage starts from the same state (after stage 1
     for two-stage) and is scored on the validation part only; the best by macro-F1 is kept and
-    the test part is scored once, at the end.
+    the test part is scored once, at the end. Scoring goes through adme.inference, the path
+    `adme label` takes.
     """
     seed_everything(seed)
     model, tokenizer = load_encoder(model_name, data.classes)
     model.to(device)
     max_length = min(config.max_length, getattr(model.config, "max_position_embeddings", 1 << 30))
-    encoded = _encoded_parts(data, tokenizer, max_length)
     train_part = data.parts["train"]
+    train_ids = encode_texts(tokenizer, train_part.texts, max_length)
     counts = class_counts(train_part.labels, len(data.classes))
     *first_stages, tuned = build_stages(config.method, config, counts)
-    pad_id = tokenizer.pad_token_id
+    classifier = BertClassifier(
+        model,
+        tokenizer,
+        device,
+        data.classes,
+        "unsaved",
+        max_length=max_length,
+        batch_size=max(config.batch_size, 32),
+        workers=0,
+    )
 
     def run_stage(stage: Stage) -> None:
         set_trainable(
@@ -444,81 +473,77 @@ def train_transformer(
         )
         seed_everything(seed)
         loader = make_loader(
-            encoded["train"],
+            train_ids,
             train_part.labels,
             batch_size=config.batch_size,
             seed=seed,
-            pad_id=pad_id,
+            pad_id=tokenizer.pad_token_id,
             device=device,
             workers=workers,
         )
         fit(model, loader, stage, device=device, workers=workers, progress=progress)
 
     def scores_on(part: str) -> Scores | None:
-        if not data.parts[part].labels:
-            return None
-        return evaluate(
-            model,
-            encoded[part],
-            data.parts[part].labels,
-            data.classes,
-            pad_id=pad_id,
-            device=device,
-            batch_size=config.batch_size,
-        )
+        rows = data.parts[part]
+        return evaluate(classifier, rows.texts, rows.labels) if rows.labels else None
 
     for stage in first_stages:
         run_stage(stage)
     candidates = config.candidates()
     start_state = copy.deepcopy(model.state_dict()) if len(candidates) > 1 else None
-    best: tuple[float, tuple[int, float], dict, Scores | None] | None = None
+    best: GridChoice | None = None
     for epochs, lr in candidates:
         if start_state is not None:
             model.load_state_dict(start_state)
         run_stage(Stage(tuned.name, epochs, lr, tuned.last_layer_only, tuned.loss_for_epoch))
-        validation = scores_on("validation")
+        candidate = GridChoice(epochs, lr, scores_on("validation"))
         if start_state is None:
-            best = (0.0, (epochs, lr), {}, validation)
+            best = candidate
             break
-        if best is None or validation.f1("macro") > best[0]:
-            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            best = (validation.f1("macro"), (epochs, lr), state, validation)
-    _, chosen, best_state, validation = best
-    if best_state:
-        model.load_state_dict(best_state)
-    scores = {"validation": validation, "test": scores_on("test")}
-    return model, tokenizer, {k: v for k, v in scores.items() if v is not None}, chosen
-
-
-def train_tfidf(data: SplitData, config: TrainConfig, seed: int):
-    """TF-IDF (word 1-2 grams) + logistic regression; with a grid, C is tuned on validation."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    def fitted(c: float):
-        pipeline = make_pipeline(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-            LogisticRegression(C=c, max_iter=2000, random_state=seed),
-        )
-        return pipeline.fit(data.parts["train"].texts, data.parts["train"].labels)
-
-    def scores_on(pipeline, part: str) -> Scores | None:
-        rows = data.parts[part]
-        return (
-            score(rows.labels, pipeline.predict(rows.texts).tolist(), data.classes)
-            if rows.labels
-            else None
-        )
-
-    options = GRID_TFIDF_C if config.grid else (10.0,)
-    tried = [(c, fitted(c)) for c in options]
-    validated = [(c, p, scores_on(p, "validation")) for c, p in tried]
-    c, pipeline, validation = max(
-        validated, key=lambda cpv: cpv[2].f1("macro") if cpv[2] is not None else 0.0
+        if best is None or candidate.macro_f1 > best.macro_f1:
+            candidate.state = {
+                k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+            }
+            best = candidate
+    if best.state:
+        model.load_state_dict(best.state)
+    scores = {"validation": best.validation, "test": scores_on("test")}
+    return TrainedModel(
+        classifier,
+        {k: v for k, v in scores.items() if v is not None},
+        {"chosen_epochs": best.epochs, "chosen_lr": best.lr},
     )
-    scores = {"validation": validation, "test": scores_on(pipeline, "test")}
-    return pipeline, {k: v for k, v in scores.items() if v is not None}, c
+
+
+def train_tfidf(data: SplitData, config: TrainConfig, seed: int) -> TrainedModel:
+    """TF-IDF + logistic regression (adme/tfidf.py); with a grid, C is tuned on validation."""
+
+    def scores_on(classifier: TfidfClassifier, part: str) -> Scores | None:
+        rows = data.parts[part]
+        return evaluate(classifier, rows.texts, rows.labels) if rows.labels else None
+
+    def validation_macro_f1(classifier: TfidfClassifier) -> float | None:
+        scores = scores_on(classifier, "validation")
+        return scores.f1("macro") if scores is not None else None
+
+    train_part = data.parts["train"]
+    chosen = fit_tfidf(
+        train_part.texts,
+        train_part.labels,
+        data.classes,
+        seed,
+        candidates=GRID_TFIDF_C if config.grid else (DEFAULT_C,),
+        validate=validation_macro_f1,
+    )
+    scores = {
+        "validation": scores_on(chosen.classifier, "validation"),
+        "test": scores_on(chosen.classifier, "test"),
+    }
+    return TrainedModel(
+        chosen.classifier,
+        {k: v for k, v in scores.items() if v is not None},
+        {"C": chosen.c, "vectorizer": "tfidf word 1-2 grams, sublinear tf"},
+    )
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -610,7 +635,7 @@ def train(
         ddp.stop(workers)
     baseline = None
     if method != "tfidf" and workers.is_main:  # seconds: the bar every model must clear
-        baseline = train_tfidf(data, replace(config, grid=False), seed=0)[1]["test"]
+        baseline = train_tfidf(data, replace(config, grid=False), seed=0).scores["test"]
     return TrainSummary(split, method, model_name, data.classes, runs, baseline)
 
 
@@ -632,11 +657,9 @@ def _train_seed(
     show = progress and workers.is_main
     with Progress(disable=not show, transient=True) as bar:
         if config.method == "tfidf":
-            trained, scores, c = train_tfidf(data, config, seed)
-            tokenizer = None
-            params |= {"C": c, "vectorizer": "tfidf word 1-2 grams, sublinear tf"}
+            trained = train_tfidf(data, config, seed)
         else:
-            trained, tokenizer, scores, (e, lr) = train_transformer(
+            trained = train_transformer(
                 data,
                 model_name,
                 config,
@@ -645,11 +668,17 @@ def _train_seed(
                 workers=workers,
                 progress=bar if show else None,
             )
-            params |= {"chosen_epochs": e, "chosen_lr": lr}
-    run = RunResult(run_id, seed, folder, params, scores, started)
+    run = RunResult(run_id, seed, folder, params | trained.params, trained.scores, started)
     if workers.is_main:
-        save_run(run, data, model_name, trained, tokenizer)
+        save_run(run, data, model_name, trained.classifier)
         run.finished = dt.datetime.now()
-        record_run(db_path, run, data, model_name, sweep)
+        record_run(
+            db_path,
+            run,
+            split_name=data.name,
+            classes=data.classes,
+            model_name=model_name,
+            sweep=sweep,
+        )
     ddp.barrier(workers)
     return run

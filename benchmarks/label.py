@@ -28,8 +28,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipe
 from transformers.utils import logging as transformers_logging
 
 from adme import store
-from adme.label import FIVE_CLASSES, label, load_classifier
+from adme.device import resolve_device
+from adme.label import label
 from adme.pretrain import new_bert, train_wordpiece
+from adme.rules import FIVE_CLASSES
 
 TIE = 1e-4
 transformers_logging.set_verbosity_error()  # the head-initialised load report is expected here
@@ -120,7 +122,7 @@ def time_adme_label(
 
 def naive_pipeline(model_dir: Path, args: argparse.Namespace):
     """A text-classification pipeline on the device adme label would use."""
-    device = load_classifier(model_dir, args.device).device
+    device = resolve_device(args.device)
     return pipeline(
         "text-classification",
         model=AutoModelForSequenceClassification.from_pretrained(model_dir),

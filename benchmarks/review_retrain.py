@@ -26,6 +26,7 @@ from pathlib import Path
 from sklearn.metrics import accuracy_score, f1_score
 
 from adme import store
+from adme.inference import InferenceOptions, load_model, predict_texts
 from adme.reviews import LABELS, import_reviews
 from adme.split import make_split
 from adme.train import train
@@ -62,26 +63,9 @@ def drop_texts(db_path: Path, splits: list[str], rows: list[dict]) -> int:
 
 
 def predict(folder: Path, texts: list[str]) -> list[str]:
-    """Labels of TEXTS by the model saved in FOLDER, through adme's own inference code."""
-    try:  # the one inference function for every model kind (adme.inference)
-        from adme.inference import load_model, predict_texts
-    except ImportError:  # before it: Hugging Face folders through adme.label, TF-IDF by joblib
-        return _predict_before_inference(folder, texts)
-    return [p.label for p in predict_texts(load_model(folder), texts)]
-
-
-def _predict_before_inference(folder: Path, texts: list[str]) -> list[str]:
-    pipeline = folder / "tfidf_logreg.joblib"
-    if pipeline.is_file():
-        import joblib
-
-        classes = json.loads((folder / "metrics.json").read_text()).get("classes")
-        predicted = joblib.load(pipeline).predict(texts)
-        return [classes[int(p)] if classes and not isinstance(p, str) else p for p in predicted]
-    from adme.label import load_classifier, predict_texts
-
-    classifier = load_classifier(folder, "cpu")
-    return [p.label for p in predict_texts(classifier, texts, 32, 128)]
+    """Labels of TEXTS by the model saved in FOLDER (any kind: adme.inference reads adme.json)."""
+    classifier = load_model(folder, InferenceOptions(device="cpu", batch_size=32))
+    return [p.label for p in predict_texts(classifier, texts)]
 
 
 def score(truth: list[str], predicted: list[str]) -> dict[str, float]:

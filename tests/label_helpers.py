@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from adme import store
-from adme.label import FIVE_CLASSES
+from adme.rules import FIVE_CLASSES
 
 
 def build_classifier(

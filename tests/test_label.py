@@ -12,14 +12,10 @@ from adme import store
 from adme.cli import app
 from adme.errors import AdmeError
 from adme.fetch import fetch_from_path
-from adme.label import (
-    BINARY_CLASSES,
-    label,
-    load_classifier,
-    predict_texts,
-    write_predictions,
-)
+from adme.inference import InferenceOptions, load_model, predict_texts
+from adme.label import label, write_predictions
 from adme.model_id import model_id
+from adme.rules import BINARY_CLASSES
 from tests.label_helpers import (
     build_classifier,
     lock_database,
@@ -101,21 +97,27 @@ def paragraph_ids(db_path: Path) -> list[str]:
         return [pid for (pid,) in rows.fetchall()]
 
 
+def load_classifier(folder: Path, device: str = "cpu", **options):
+    """A model folder loaded through adme.inference with these options."""
+    return load_model(folder, InferenceOptions(device=device, **options))
+
+
 def paragraph_texts(db_path: Path) -> list[str]:
     with store.connect(db_path, read_only=True) as con:
         rows = con.execute("SELECT text FROM paragraphs ORDER BY paragraph_id").fetchall()
         return [text for (text,) in rows]
 
 
-# --- load_classifier / predict_texts --------------------------------------------------------
+# --- load_model / predict_texts --------------------------------------------------------
 
 
 def test_batched_predictions_come_back_in_input_order(sharp_classifier_dir, db_with_paragraphs):
-    classifier = load_classifier(sharp_classifier_dir, device="cpu")
+    classifier = load_classifier(sharp_classifier_dir, batch_size=8, max_length=128)
     texts = paragraph_texts(db_with_paragraphs)[:40]
     assert len({len(t) for t in texts}) > 10  # lengths vary, so sorting reorders them
-    batched = predict_texts(classifier, texts, batch_size=8, max_length=128)
-    one_at_a_time = [predict_texts(classifier, [t], batch_size=1)[0] for t in texts]
+    batched = predict_texts(classifier, texts)
+    one = load_classifier(sharp_classifier_dir, batch_size=1)
+    one_at_a_time = [predict_texts(one, [t])[0] for t in texts]
     assert len({round(p.confidence, 2) for p in one_at_a_time}) > 10  # a swap would show
     for got, alone in zip(batched, one_at_a_time, strict=True):
         # tolerance: the sharpened head magnifies the float noise of other padding
@@ -124,28 +126,27 @@ def test_batched_predictions_come_back_in_input_order(sharp_classifier_dir, db_w
 
 
 def test_prediction_probs_cover_every_class_and_confidence_is_their_max(classifier_dir):
-    classifier = load_classifier(classifier_dir, device="cpu")
+    classifier = load_classifier(classifier_dir)
     (prediction,) = predict_texts(classifier, ["Metformin is excreted unchanged in the urine."])
-    assert set(prediction.probs) == set(classifier.labels)
+    assert set(prediction.probs) == set(classifier.classes)
     assert sum(prediction.probs.values()) == pytest.approx(1.0, abs=1e-6)
     assert prediction.confidence == max(prediction.probs.values())
     assert prediction.probs[prediction.label] == prediction.confidence
 
 
 def test_max_length_beyond_the_model_is_capped(classifier_dir):
-    classifier = load_classifier(classifier_dir, device="cpu")
     long_text = " ".join(["Cmax increased twofold after a high-fat meal."] * 100)
-    assert len(classifier.tokenizer(long_text)["input_ids"]) > 512
-    (capped,) = predict_texts(classifier, [long_text], max_length=4096)
-    (at_limit,) = predict_texts(classifier, [long_text], max_length=128)
+    capped_model = load_classifier(classifier_dir, max_length=4096)
+    assert len(capped_model.tokenizer(long_text)["input_ids"]) > 512
+    (capped,) = predict_texts(capped_model, [long_text])
+    (at_limit,) = predict_texts(load_classifier(classifier_dir, max_length=128), [long_text])
     assert capped == at_limit
 
 
 def test_tokeniser_workers_give_the_same_predictions(classifier_dir, db_with_paragraphs):
-    classifier = load_classifier(classifier_dir, device="cpu")
     texts = paragraph_texts(db_with_paragraphs)[:64]
-    in_process = predict_texts(classifier, texts, batch_size=16, workers=0)
-    with_workers = predict_texts(classifier, texts, batch_size=16, workers=2)
+    in_process = predict_texts(load_classifier(classifier_dir, batch_size=16, workers=0), texts)
+    with_workers = predict_texts(load_classifier(classifier_dir, batch_size=16, workers=2), texts)
     assert [p.label for p in with_workers] == [p.label for p in in_process]
     assert [p.confidence for p in with_workers] == pytest.approx(
         [p.confidence for p in in_process], abs=1e-6
@@ -168,7 +169,7 @@ def test_folder_without_config_is_refused(classifier_dir, tmp_path):
     weights_only = tmp_path / "weights-only"
     weights_only.mkdir()
     shutil.copy(classifier_dir / "model.safetensors", weights_only / "model.safetensors")
-    with pytest.raises(AdmeError, match="no usable config.json"):
+    with pytest.raises(AdmeError, match="no adme.json, no config.json"):
         load_classifier(weights_only)
 
 
@@ -201,8 +202,8 @@ def _empty_docs(db_path: Path) -> int:
 def test_stored_predictions_match_predict_texts(sharp_classifier_dir, db_with_paragraphs):
     label(db_with_paragraphs, sharp_classifier_dir, batch_size=7, workers=0, progress=False)
     stored = {r[0]: r[2:5] for r in predictions(db_with_paragraphs)}
-    classifier = load_classifier(sharp_classifier_dir, device="cpu")
-    expected = predict_texts(classifier, paragraph_texts(db_with_paragraphs), batch_size=64)
+    classifier = load_classifier(sharp_classifier_dir, batch_size=64)
+    expected = predict_texts(classifier, paragraph_texts(db_with_paragraphs))
     # each row must land on its own paragraph after the length sorting: that shows only if
     # paragraphs get different labels and confidences
     assert len({p.label for p in expected}) > 1
@@ -221,6 +222,7 @@ def test_stored_predictions_match_predict_texts(sharp_classifier_dir, db_with_pa
 def test_labelling_twice_adds_nothing(classifier_dir, db_with_paragraphs):
     label(db_with_paragraphs, classifier_dir, workers=0, progress=False)
     first = predictions(db_with_paragraphs)
+    assert len(first) == len(paragraph_ids(db_with_paragraphs)) > 0  # the first run stored rows
     again = label(db_with_paragraphs, classifier_dir, workers=0, progress=False)
     assert again.paragraphs == 0
     assert predictions(db_with_paragraphs) == first  # same rows, same created_at
@@ -254,7 +256,7 @@ def test_two_models_sit_side_by_side(classifier_dir, other_classifier_dir, db_wi
 
 def test_interrupted_run_resumes_without_duplicates(classifier_dir, db_with_paragraphs):
     # what a run killed after its first committed chunk leaves behind
-    classifier = load_classifier(classifier_dir, device="cpu")
+    classifier = load_classifier(classifier_dir)
     ids = paragraph_ids(db_with_paragraphs)[:10]
     texts = paragraph_texts(db_with_paragraphs)[:10]
     done = list(zip(ids, predict_texts(classifier, texts), strict=True))
@@ -270,8 +272,10 @@ def test_interrupted_run_resumes_without_duplicates(classifier_dir, db_with_para
 
 def test_binary_model_is_accepted(tiny_model_dir, tmp_path, db_with_paragraphs):
     binary = build_classifier(tiny_model_dir, tmp_path / "binary", labels=BINARY_CLASSES)
-    label(db_with_paragraphs, binary, workers=0, progress=False)
-    assert {r[2] for r in predictions(db_with_paragraphs)} <= set(BINARY_CLASSES)
+    summary = label(db_with_paragraphs, binary, workers=0, progress=False)
+    rows = predictions(db_with_paragraphs)
+    assert len(rows) == summary.paragraphs == len(paragraph_ids(db_with_paragraphs)) > 0
+    assert {r[2] for r in rows} <= set(BINARY_CLASSES)
 
 
 # --- bad input: one line, nothing stored ------------------------------------------------------

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from adme import store
 from adme.cli import app as cli_app
 from adme.errors import AdmeError
-from adme.label import load_classifier, predict_texts
+from adme.inference import InferenceOptions, load_model, predict_texts
 from adme.model_id import model_id
 from adme.serve import create_app
 from tests import reporting_db
@@ -104,7 +104,7 @@ def test_label_returns_probabilities_in_request_order(base_url, classifier_dir):
     body = answer.json()
     assert body["model_id"] == model_id(classifier_dir)
     assert len(body["predictions"]) == len(texts)
-    direct = predict_texts(load_classifier(classifier_dir, "cpu"), texts)
+    direct = predict_texts(load_model(classifier_dir, InferenceOptions(device="cpu")), texts)
     for served, expected in zip(body["predictions"], direct, strict=True):
         assert set(served["probs"]) == set(CLASSES)
         assert sum(served["probs"].values()) == pytest.approx(1.0, abs=1e-5)

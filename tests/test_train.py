@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, ViTConfig, ViTModel
@@ -16,9 +17,10 @@ from typer.testing import CliRunner
 
 from adme import ddp
 from adme import train as train_module
-from adme.batches import encode_texts, length_sorted_batches, pad_batch, predict_proba
+from adme.batches import encode_texts, length_sorted_batches, pad_batch
 from adme.cli import app
 from adme.errors import AdmeError
+from adme.inference import BertClassifier
 from adme.losses import class_counts, effective_number_weights
 from adme.runs import score
 from adme.split import make_split
@@ -291,7 +293,9 @@ def test_tfidf_baseline_over_two_seeds_gives_mean_and_standard_error(split_db, t
         tmp_path / "tfidf" / "seed-7",
         tmp_path / "tfidf" / "seed-42",
     ]
-    assert (tmp_path / "tfidf" / "seed-7" / "tfidf_logreg.joblib").is_file()
+    folder = tmp_path / "tfidf" / "seed-7"
+    assert json.loads((folder / "adme.json").read_text())["kind"] == "tfidf"
+    assert (folder / "tfidf.safetensors").is_file() and not list(folder.glob("*.joblib"))
     mean, se = summary.test_f1()["micro"]
     assert mean == pytest.approx(sum(r.scores["test"].f1("micro") for r in summary.runs) / 2)
     assert se is not None and "±" in summary.render()
@@ -477,13 +481,14 @@ def test_batched_probabilities_come_back_in_input_order(tiny_model_dir):
         "Excreted in urine and feces as unchanged drug and metabolites over 72 hours.",
         "Protein binding is 95%.",
     ]
-    sequences = encode_texts(tokenizer, texts, 64)
-    batched = predict_proba(model, sequences, tokenizer.pad_token_id, CPU, batch_size=3)
-    one_by_one = torch.cat(
-        [predict_proba(model, [s], tokenizer.pad_token_id, CPU, batch_size=1) for s in sequences]
-    )
-    assert torch.allclose(batched, one_by_one, atol=1e-5)
-    assert torch.allclose(batched.sum(dim=1), torch.ones(len(texts)))
+
+    def classifier(batch_size: int) -> BertClassifier:
+        return BertClassifier(model, tokenizer, CPU, ("a", "b", "c"), "x", 64, batch_size)
+
+    batched = classifier(3).predict_proba(texts)
+    one_by_one = np.concatenate([classifier(1).predict_proba([t]) for t in texts])
+    assert np.allclose(batched, one_by_one, atol=1e-5)
+    assert np.allclose(batched.sum(axis=1), np.ones(len(texts)))
 
 
 def test_stage1_layers_widens_or_narrows_what_stage1_trains(stages_and_batch):
