@@ -49,7 +49,7 @@ TrainedModel = Annotated[
         "--model",
         "-m",
         metavar="FOLDER",
-        help="Trained classifier folder (made by adme train).",
+        help="Model folder made by adme train (BERT or TF-IDF; its adme.json says which).",
     ),
 ]
 BaseModel = Annotated[
@@ -76,6 +76,15 @@ MaxLength = Annotated[
     int,
     typer.Option(
         "--max-length", min=8, help="Tokens kept per paragraph (longer ones are truncated)."
+    ),
+]
+ModelMaxLength = Annotated[
+    int | None,
+    typer.Option(
+        "--max-length",
+        min=8,
+        help="Tokens kept per paragraph (longer ones are truncated). Default: what the model "
+        "was trained with (its adme.json; 128 for folders without one).",
     ),
 ]
 Output = Annotated[Path | None, typer.Option("--output", "-o", metavar="PATH")]
@@ -791,7 +800,7 @@ def label(
     batch_size: int = typer.Option(
         64, "--batch-size", min=1, help="Paragraphs per forward pass (batched by length)."
     ),
-    max_length: MaxLength = 128,
+    max_length: ModelMaxLength = None,
     device: Device = "auto",
     relabel: bool = typer.Option(
         False, "--relabel", help="Replace this model's stored predictions instead of skipping."
@@ -828,7 +837,46 @@ def label(
         workers=tokenizer_workers,
         progress=progress,
     )
+    for note in summary.notes:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(summary.line())
+
+
+# --- evaluate ---
+@app.command()
+@one_line_errors
+def evaluate(
+    model: TrainedModel = ...,
+    gold: Path = typer.Option(
+        None,
+        "--gold",
+        help="JSONL of hand labels (fields text, label, text_hash; null labels are skipped), "
+        "e.g. ../shared/gold/unlabelled_gold.jsonl.",
+    ),
+    on: str = typer.Option(
+        None, "--on", help="What else to score on: split:NAME (that split's test part)."
+    ),
+    db: DbCreated = DEFAULT_DB,
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Paragraphs per forward pass."),
+    max_length: ModelMaxLength = None,
+    device: Device = "auto",
+) -> None:
+    """Score a model on hand labels or a split's test part; store the result as a run."""
+    from adme.evaluate import evaluate as run_evaluate
+
+    if (gold is None) == (on is None):
+        raise UsageError("give exactly one of --gold FILE or --on split:NAME")
+    summary = run_evaluate(
+        db,
+        model,
+        f"gold:{gold}" if gold is not None else on,
+        device=device,
+        batch_size=batch_size,
+        max_length=max_length,
+    )
+    for note in summary.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo("\n".join(summary.lines()))
 
 
 # --- report ---
@@ -989,6 +1037,7 @@ def serve(
     reviewer: str = typer.Option(
         None, "--reviewer", help="Name recorded with every answer given on the review page."
     ),
+    max_length: ModelMaxLength = None,
 ) -> None:
     """Serve the review page (/review), POST /label, GET /documents/{set_id}, GET /health."""
     from adme import serve as api
@@ -1004,6 +1053,7 @@ def serve(
             device=device,
             allow_reviews=allow_reviews,
             reviewer=reviewer,
+            max_length=max_length,
             announce=typer.echo,
         )
     )

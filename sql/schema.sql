@@ -279,3 +279,6 @@ CREATE TABLE IF NOT EXISTS releases (
     documents_rejected INTEGER NOT NULL,
     PRIMARY KEY (name, size, sha256)
 );
+-- What an `adme evaluate` run was scored on (e.g. gold:unlabelled_gold.jsonl, split:natural);
+-- NULL for a training run, which is scored on its own split's parts.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS evaluated_on VARCHAR;
