@@ -854,7 +854,10 @@ def evaluate(
         "e.g. ../shared/gold/unlabelled_gold.jsonl.",
     ),
     on: str = typer.Option(
-        None, "--on", help="What else to score on: split:NAME (that split's test part)."
+        None,
+        "--on",
+        help="What else to score on: split:NAME (that split's test part) or reviews (every "
+        "reviewed text, with the label in force).",
     ),
     db: DbCreated = DEFAULT_DB,
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Paragraphs per forward pass."),

@@ -121,18 +121,34 @@ def _stored_paragraphs(
     return [by_text.get(text, []) for text in texts]
 
 
+def reviews_target(db_path: str | Path, _value: str = "") -> EvalSet:
+    """Every reviewed text with the label in force (adme review import, the review page)."""
+    from adme.reviews import reviewed_texts
+
+    found = reviewed_texts(db_path)
+    note = (
+        f"scored {len(found.texts)} reviewed texts (labels in force, {found.reviewers} "
+        "reviewer(s)); a model trained with `adme split --reviews` has seen some of them"
+    )
+    return EvalSet("reviews", found.texts, found.labels, found.paragraph_ids, [note])
+
+
 # kind -> reader(db_path, value); `evaluate --on KIND:VALUE`
 TARGETS: dict[str, Callable[[str | Path, str], EvalSet]] = {
     "split": split_target,
     "gold": gold_target,
+    "reviews": reviews_target,
 }
+BARE_TARGETS = frozenset({"reviews"})  # kinds that take no VALUE: `--on reviews`
 
 
 def parse_target(text: str) -> tuple[str, str]:
     """`KIND:VALUE` -> (kind, value), checked against TARGETS."""
+    if text in BARE_TARGETS:
+        return text, ""
     kind, sep, value = text.partition(":")
-    if not sep or not value or kind not in TARGETS:
-        known = ", ".join(f"{k}:..." for k in TARGETS)
+    if not sep or not value or kind not in TARGETS or kind in BARE_TARGETS:
+        known = ", ".join(k if k in BARE_TARGETS else f"{k}:..." for k in TARGETS)
         raise UsageError(f"--on {text!r}: expected one of {known} (e.g. split:natural)")
     return kind, value
 

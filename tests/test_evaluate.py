@@ -176,3 +176,29 @@ def test_cli_needs_exactly_one_target_and_prints_the_scores(trained, db, tmp_pat
     )
     assert plot.exit_code == 0, plot.output
     assert (tmp_path / "f1.png").stat().st_size > 0
+
+
+def test_on_reviews_scores_the_reviewed_texts_with_the_label_in_force(trained, db, tmp_path):
+    """`--on reviews`: every reviewed text once, scored against its reviewed label."""
+    from adme.reviews import import_reviews, reviewed_texts
+
+    no_reviews = CliRunner().invoke(
+        app, ["evaluate", "--model", str(trained["five"]), "--db", str(db), "--on", "reviews"]
+    )
+    assert no_reviews.exit_code == 1 and "no reviewed paragraphs" in no_reviews.output
+    rows = table_rows(
+        db,
+        "SELECT paragraph_id, rule_label FROM paragraphs WHERE rule_label IS NOT NULL "
+        "ORDER BY paragraph_id LIMIT 12",
+    )
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"paragraph_id": p, "label": r}) + "\n" for p, r in rows))
+    assert import_reviews(db, answers, "ana").refused == []
+    summary = evaluate(db, trained["five"], "reviews", device="cpu")
+    found = reviewed_texts(db)
+    model = load_model(trained["five"], CPU)
+    predicted = model.predict_proba(found.texts).argmax(axis=1).tolist()
+    truth = [model.classes.index(label) for label in found.labels]
+    assert summary.scores == score(truth, predicted, model.classes)
+    assert summary.target == "reviews" and run_rows(db)[-1][1:] == ("reviews", "reviews")
+    assert any("reviewed texts" in note for note in summary.notes)
