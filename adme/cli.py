@@ -902,11 +902,12 @@ def report(
     """Run a SQL report from sql/ against the database and print or export its rows."""
     from rich.console import Console
 
-    from adme import reports
+    from adme import reports, store
 
     if list_:
         for report_name, text in reports.list_reports():
-            typer.echo(f"{report_name:20s} {text}")
+            params = reports.param_summary(store.sql_text(report_name))
+            typer.echo(f"{report_name:24s} {text}" + (f" {params}" if params else ""))
         return
     if name is None:
         raise AdmeError("give a report NAME, or --list to see them")

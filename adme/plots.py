@@ -100,6 +100,42 @@ def class_balance_figure(db_path: str | Path, split: str | None = None) -> Figur
     return _bar_chart(f"Split {split}: paragraphs per label and part", labels, series, "paragraphs")
 
 
+def split_labels(versions: Sequence[tuple[str, str | None]]) -> dict[tuple[str, str | None], str]:
+    """A display name per (split name, content id): the bare name unless it has several versions.
+
+    Two versions of one split name are two experiments, so they get `name@<first 8 hex>`
+    (`name@unknown` for runs recorded before adme kept split identities).
+    """
+    names: dict[str, set] = {}
+    for name, content_id in versions:
+        names.setdefault(name, set()).add(content_id)
+    return {
+        (name, cid): name if len(names[name]) == 1 else f"{name}@{(cid or 'unknown')[:8]}"
+        for name, cid in versions
+    }
+
+
+def f1_groups(
+    rows: Sequence[tuple],
+) -> tuple[dict[str, dict[str, tuple[float, float | None]]], dict[str, int], set[str]]:
+    """Bars of the per-class F1 figure from plot_per_class_f1 rows.
+
+    Returns (group -> class -> (mean F1, standard error or None), group -> distinct seeds,
+    split display names). A group is a method, prefixed by its split version when the figure
+    shows several; never two versions of one split name in one group.
+    """
+    labels = split_labels([(split, cid) for split, cid, *_ in rows])
+    splits = set(labels.values())
+    groups: dict[str, dict[str, tuple[float, float | None]]] = {}
+    seeds: dict[str, int] = {}
+    for split, cid, method, cls, n, f1, se, _ in rows:
+        name = labels[(split, cid)]
+        group = method if len(splits) == 1 else f"{name} / {method}"
+        groups.setdefault(group, {})[cls] = (f1, se if n >= 2 else None)
+        seeds[group] = max(seeds.get(group, 0), n)
+    return groups, seeds, splits
+
+
 def per_class_f1_figure(db_path: str | Path, runs: str | Sequence[str] | None = None) -> Figure:
     """Mean test F1 per class for each split/method, error bars = standard error over seeds.
 
@@ -115,26 +151,21 @@ def per_class_f1_figure(db_path: str | Path, runs: str | Sequence[str] | None = 
             f"no test metrics for runs {selector!r}; stored runs: {_listing(known)} "
             f"(or a split name: {_listing(choices(db_path, 'split'))})"
         )
-    splits = {split for split, *_ in rows}
-    groups: dict[str, dict[str, tuple[float, float]]] = {}
-    seeds: dict[str, int] = {}
-    for split, method, cls, n, f1, se, _ in rows:
-        group = method if len(splits) == 1 else f"{split} / {method}"
-        groups.setdefault(group, {})[cls] = (f1, se)
-        seeds[group] = max(seeds.get(group, 0), n)
-    classes = ordered({cls for *_, cls, _, _, _, _ in rows}, CLASS_ORDER)
+    groups, seeds, splits = f1_groups(rows)
+    classes = ordered({row[3] for row in rows}, CLASS_ORDER)
     fig = Figure(figsize=(max(7.0, 1.6 * len(classes) + 2), 5.0), layout="constrained")
     ax = fig.add_subplot()
     width = 0.8 / len(groups)
     x = np.arange(len(classes))
     for i, (group, scores) in enumerate(sorted(groups.items())):
-        means = [scores.get(c, (np.nan, 0))[0] for c in classes]
-        errors = [scores.get(c, (0, 0))[1] for c in classes]
+        means = [scores.get(c, (np.nan, None))[0] for c in classes]
+        errors = [scores.get(c, (np.nan, None))[1] for c in classes]
         bars = ax.bar(
             x + (i - (len(groups) - 1) / 2) * width,
             means,
             width,
-            yerr=errors,
+            # no error bar from one seed: matplotlib draws none for NaN
+            yerr=None if seeds[group] < 2 else [np.nan if e is None else e for e in errors],
             capsize=3,
             label=f"{group} ({seeds[group]} seed{'s' if seeds[group] != 1 else ''})",
         )

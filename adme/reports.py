@@ -90,6 +90,15 @@ def declared_params(sql: str) -> dict[str, Any]:
     return params
 
 
+def param_summary(sql: str) -> str:
+    """A report's parameters for `adme report --list`: `name=default`, or `name (required)`."""
+    parts = [
+        f"{name} (required)" if default is REQUIRED else f"{name}={default}"
+        for name, default in declared_params(sql).items()
+    ]
+    return f"[--param {', '.join(parts)}]" if parts else ""
+
+
 def typed_value(text: str) -> int | float | str | None:
     """Type a parameter given as text: integers and decimals as numbers, `null` as NULL."""
     if text.strip().lower() == "null":

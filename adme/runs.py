@@ -112,6 +112,7 @@ def metrics_json(run: RunResult, split: SplitData, model_name: str) -> dict:
     return {
         "run_id": run.run_id,
         "split": split.name,
+        "split_id": split.content_id,
         "model": model_name,
         "seed": run.seed,
         "classes": list(split.classes),
@@ -133,6 +134,7 @@ _RUN_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
         ("split", pa.string()),
+        ("split_id", pa.string()),
         ("method", pa.string()),
         ("model", pa.string()),
         ("params", pa.string()),
@@ -155,19 +157,22 @@ def record_run(
     model_name: str,
     sweep: str | None = None,
     evaluated_on: str | None = None,
+    split_id: str | None = None,
 ) -> None:
     """Write the runs, metrics and confusion rows of a finished run in one transaction.
 
     SWEEP tags the run as a cell of that `adme sweep`, in the same transaction, so a cell is
     either fully recorded and tagged or not there at all. A training run is scored on its
     split's parts (`evaluated_on` NULL); an `adme evaluate` run names what it was scored on
-    (e.g. `gold:unlabelled_gold.jsonl`) there and in `split`.
+    (e.g. `gold:unlabelled_gold.jsonl`) there and in `split`. SPLIT_ID is the content identity
+    of the split a training run used, so reports never mix two versions of one split name.
     """
     run_row = pa.Table.from_pylist(
         [
             {
                 "run_id": run.run_id,
                 "split": split_name,
+                "split_id": split_id,
                 "method": run.params["method"],
                 "model": model_name,
                 "params": json.dumps(run.params, sort_keys=True),

@@ -71,6 +71,8 @@ class SplitSummary:
     reviewed: dict[str, int] = field(default_factory=dict)  # --reviews: what reviews changed
     groups: dict[str, int] = field(default_factory=dict)  # part -> groups (with --group-by)
     shared: int = 0  # texts of groups on both sides, kept on the training side
+    content_id: str | None = None  # hash of the stored (text_hash, part, label) rows
+    kept: bool = False  # already stored with the same parameters, so left as it was
 
     def total(self, part: str) -> int:
         """Paragraphs in one part."""
@@ -96,8 +98,16 @@ class SplitSummary:
             for row in table
         ]
         out.insert(
-            0, f"split {self.name!r} ({self.params.get('method')}, {len(self.classes)} classes)"
+            0,
+            f"split {self.name!r} ({self.params.get('method')}, {len(self.classes)} classes, "
+            f"content {self.content_id})",
         )
+        if self.kept:
+            out.append(
+                "kept: already stored with these parameters (--replace rebuilds it from the "
+                "paragraphs stored now)"
+            )
+            return out
         if self.params.get("allow_duplicates"):
             out.append("duplicates allowed: copies of one text may sit on both sides")
         else:
@@ -584,6 +594,10 @@ def make_split(
         rows, reviewed, through = source_rows(con, reviews)
         if reviews:  # absent otherwise, so older splits' params read the same
             params["reviews_through"] = through
+        if not replace:
+            stored = stored_summary(con, name, params)
+            if stored is not None:
+                return stored
         if not rows:
             raise AdmeError(f"{db_path}: no paragraphs with a rule label to split")
         units, _, conflicting, dropped = make_units(rows, classes, allow_duplicates)
@@ -623,7 +637,7 @@ def make_split(
         parts = {"train": train, "validation": validation, "test": test}
         # copies still in the split after imbalancing, each folded onto its text's side
         folded = sum(len(u.paragraph_ids) - 1 for units in parts.values() for u in units)
-        store.write_split(
+        content_id = store.write_split(
             con,
             name,
             json.dumps(params, sort_keys=True),
@@ -646,4 +660,37 @@ def make_split(
         reviewed=reviewed,
         groups=groups,
         shared=len(shared),
+        content_id=content_id,
+    )
+
+
+def stored_summary(con, name: str, params: dict) -> SplitSummary | None:
+    """The stored split NAME if it was built with exactly PARAMS (None if absent).
+
+    Asking again for a split already stored with the same parameters keeps it, so a rerun of
+    a script never changes an experiment because paragraphs were added since (`--replace`
+    rebuilds). A split stored with other parameters is left for write_split to refuse.
+    """
+    found = con.execute(
+        "SELECT params, classes, folded, content_id FROM splits WHERE split_name = ?", [name]
+    ).fetchone()
+    if found is None or json.loads(found[0]) != json.loads(json.dumps(params)):
+        return None
+    classes = tuple(found[1])
+    counts = {part: dict.fromkeys(classes, 0) for part in PARTS}
+    rows = con.execute(
+        "SELECT part, label, count(*) FROM split_rows WHERE split_name = ? GROUP BY ALL", [name]
+    ).fetchall()
+    for part, label, n in rows:
+        counts.setdefault(part, {})[label] = n
+    return SplitSummary(
+        name=name,
+        classes=classes,
+        counts=counts,
+        folded=found[2] or 0,
+        conflicting_groups=0,
+        dropped=0,
+        params=params,
+        content_id=found[3],
+        kept=True,
     )

@@ -429,11 +429,13 @@ def write_split(
     folded: int,
     rows: pa.Table,
     replace: bool = False,
-) -> None:
-    """Store one named split (`splits` row + `split_rows`) in one transaction.
+) -> str:
+    """Store one named split (`splits` row + `split_rows`) in one transaction; return its id.
 
     `rows` holds paragraph_id, part, label. An existing name is an AdmeError unless `replace`,
     in which case the old rows go in the same transaction, so a failure leaves the old split.
+    The id is the split's content identity (sql/queries/split_content_id.sql): the same rows
+    give the same id, whenever and under whatever name they are stored.
     """
     try:
         with transaction(con):
@@ -452,8 +454,13 @@ def write_split(
                 "SELECT ?, paragraph_id, part, label FROM incoming_split_rows",
                 [name],
             )
+            (content_id,) = con.execute(
+                sql_text("queries/split_content_id"), {"split": name}
+            ).fetchone()
+            con.execute("UPDATE splits SET content_id = ? WHERE split_name = ?", [content_id, name])
     finally:
         con.unregister("incoming_split_rows")
+    return content_id
 
 
 def record_release(con: duckdb.DuckDBPyConnection, row: dict) -> None:

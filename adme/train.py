@@ -62,6 +62,7 @@ class SplitData:
     name: str
     classes: tuple[str, ...]
     parts: dict[str, Part]
+    content_id: str | None = None  # the split's content identity, recorded with every run
 
 
 def load_split(db_path: str | Path, split: str) -> SplitData:
@@ -80,10 +81,12 @@ def load_split(db_path: str | Path, split: str) -> SplitData:
         con.close()
     if found is None:
         raise AdmeError(f"{db_path}: unknown split {split!r} (create it with `adme split`)")
-    return split_data(split, tuple(found[0]), rows)
+    return split_data(split, tuple(found[0]), rows, found[1])
 
 
-def split_data(split: str, classes: tuple[str, ...], rows: Sequence[tuple]) -> SplitData:
+def split_data(
+    split: str, classes: tuple[str, ...], rows: Sequence[tuple], content_id: str | None = None
+) -> SplitData:
     """Group (paragraph_id, part, label, text) rows into parts with class indices."""
     index = {name: i for i, name in enumerate(classes)}
     parts: dict[str, Part] = {name: Part() for name in PARTS}
@@ -95,7 +98,7 @@ def split_data(split: str, classes: tuple[str, ...], rows: Sequence[tuple]) -> S
         parts[part].paragraph_ids.append(paragraph_id)
         parts[part].texts.append(text)
         parts[part].labels.append(index[label])
-    return SplitData(split, classes, parts)
+    return SplitData(split, classes, parts, content_id)
 
 
 def check_split(data: SplitData, grid: bool) -> None:
@@ -679,6 +682,7 @@ def _train_seed(
             classes=data.classes,
             model_name=model_name,
             sweep=sweep,
+            split_id=data.content_id,
         )
     ddp.barrier(workers)
     return run

@@ -12,7 +12,9 @@ echo "== 1. fetch: 46 real labels from data/spl into $DB"
 adme fetch --from data/spl --db "$DB" --no-progress
 
 echo "== 2. split: stratified 85/15, copies of one text kept on one side"
-adme split natural --db "$DB" --replace
+# No --replace: on a rerun the stored split (same parameters) is kept, so the labels step 5
+# stored from data/new never enter it and a second run reports the same numbers.
+adme split natural --db "$DB"
 
 echo "== 3. pretrain: WordPiece + small BERT by masked-language modelling on the corpus"
 [ -f models/adme-bert-small/config.json ] ||

@@ -4,11 +4,23 @@
 -- param: model_b
 -- duckdb CLI:
 --   duckdb data/adme.duckdb -c "PREPARE q AS $(cat sql/model_compare.sql) EXECUTE q(model_a := 'A@hash', model_b := 'B@hash');"
-WITH pairs AS (
+WITH known AS (  -- an id with no predictions is a mistake, not a row of zeros
+    SELECT CASE
+        WHEN $model_a NOT IN (SELECT model_id FROM predictions)
+          OR $model_b NOT IN (SELECT model_id FROM predictions)
+        THEN error('unknown model id ' || (CASE WHEN $model_a NOT IN (SELECT model_id FROM predictions)
+                                                THEN $model_a ELSE $model_b END)
+                   || '; models with predictions: '
+                   || coalesce((SELECT string_agg(DISTINCT model_id, ', ' ORDER BY model_id)
+                                FROM predictions), 'none'))
+    END AS ok
+),
+pairs AS (
     SELECT a.paragraph_id, a.label AS label_a, b.label AS label_b
     FROM predictions a
     JOIN predictions b ON b.paragraph_id = a.paragraph_id
-    WHERE a.model_id = $model_a AND b.model_id = $model_b
+    CROSS JOIN known
+    WHERE a.model_id = $model_a AND b.model_id = $model_b AND known.ok IS NULL
 ),
 classes AS (
     SELECT label_a AS class FROM pairs UNION SELECT label_b FROM pairs

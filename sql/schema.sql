@@ -282,3 +282,21 @@ CREATE TABLE IF NOT EXISTS releases (
 -- What an `adme evaluate` run was scored on (e.g. gold:unlabelled_gold.jsonl, split:natural);
 -- NULL for a training run, which is scored on its own split's parts.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS evaluated_on VARCHAR;
+
+-- A split's content identity (issue 13): sha256 over its (text_hash, part, label) rows, so two
+-- versions of one split name (rebuilt after new labels arrived) never pass for one experiment.
+-- Every run records the identity of the split it trained on; reports group runs by it.
+ALTER TABLE splits ADD COLUMN IF NOT EXISTS content_id VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS split_id VARCHAR;
+-- Old databases migrate: a split gets its identity from its stored rows; a run gets its split's
+-- identity only if it started after that split was (re)built, else it stays NULL (unknown).
+UPDATE splits SET content_id = (
+    SELECT left(sha256(coalesce(string_agg(row_key, chr(10) ORDER BY row_key), '')), 16)
+    FROM (SELECT coalesce(p.text_hash, r.paragraph_id) || ' ' || r.part || ' ' || r.label AS row_key
+          FROM split_rows r LEFT JOIN paragraphs p USING (paragraph_id)
+          WHERE r.split_name = splits.split_name)
+) WHERE content_id IS NULL;
+UPDATE runs SET split_id = (
+    SELECT s.content_id FROM splits s
+    WHERE s.split_name = runs.split AND s.created_at <= coalesce(runs.started, runs.finished)
+) WHERE split_id IS NULL;

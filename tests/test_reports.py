@@ -89,6 +89,31 @@ def test_cli_list_prints_one_line_per_report():
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
     assert [line.split()[0] for line in lines] == reports.report_names()
+    by_name = {line.split()[0]: line for line in lines}
+    assert by_name["model_compare"].endswith("[--param model_a (required), model_b (required)]")
+    assert by_name["review_queue"].endswith("[--param threshold=0.6, model_id=null]")
+    assert "[--param" not in by_name["class_balance"]
+
+
+def test_model_compare_with_an_unknown_model_id_says_so_on_one_line(db):
+    """Seen by a user: an unknown id gave a row of zeros instead of an error."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "model_compare",
+            "--db",
+            str(db),
+            "-p",
+            "model_a=nope@1",
+            "-p",
+            f"model_b={reporting_db.MODEL_B}",
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: report model_compare: ")
+    assert "unknown model id nope@1; models with predictions: " in result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 def test_unknown_report_is_one_line_error_naming_the_available_ones(db):
@@ -256,8 +281,8 @@ def test_text_params_that_look_like_numbers_stay_text(db):
     }
     assert reports.typed_params(sql, {"model_id": "null"}) == {"model_id": None}
     assert reports.run_report(db, "plot_split_balance", {"split": "2024"})[1] == []
-    rows = reports.run_report(db, "model_compare", {"model_a": "1", "model_b": "2"})[1]
-    assert rows == [("(all)", 0, 0, 0, None)]
+    with pytest.raises(AdmeError, match="unknown model id 1; models with predictions: "):
+        reports.run_report(db, "model_compare", {"model_a": "1", "model_b": "2"})
 
 
 def test_bad_params_are_one_line_errors(db):

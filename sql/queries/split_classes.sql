@@ -1,2 +1,3 @@
--- The class names of one split, in model order (adme train). Parameter: $split.
-SELECT classes FROM splits WHERE split_name = $split;
+-- The class names of one split, in model order, and its content identity (adme train).
+-- Parameter: $split.
+SELECT classes, content_id FROM splits WHERE split_name = $split;
