@@ -315,8 +315,9 @@ def download(
     size: int,
     progress: bool = True,
     retries: int | None = None,
-) -> None:
-    """Download `url` to `target` (`size` bytes), resuming from `target.part` after any cut.
+) -> str:
+    """Download `url` to `target` (`size` bytes), resuming from `target.part` after any cut;
+    return its sha256, taken while the bytes arrive (a resumed `.part` is read once).
 
     Each try asks for the bytes the `.part` file lacks (HTTP Range); a 206 answer is appended,
     a 200 answer (a server that ignores Range) restarts the file from byte 0. A cut connection
@@ -336,13 +337,15 @@ def download(
         have = 0
     resumed_from = have
     bar = _Bar(progress, target.name, size, have)
+    digest = _Digest()
     failures = 0
     try:
         while have < size:
             before = have
             fault = "no progress"
             try:
-                have = _download_once(client, url, part, have, size, bar)
+                digest.catch_up(part, have)
+                have = _download_once(client, url, part, have, size, bar, digest)
             except requests.exceptions.RequestException as exc:  # before OSError: it is one
                 have = part.stat().st_size if part.exists() else 0
                 fault = f"connection broken ({type(exc).__name__})"
@@ -362,11 +365,42 @@ def download(
         bar.close(have, resumed_from)
     if part.stat().st_size != size:
         raise AdmeError(f"GET {url}: got {part.stat().st_size} bytes, Content-Length said {size}")
+    digest.catch_up(part, size)
     os.replace(part, target)
+    return digest.sha.hexdigest()
+
+
+class _Digest:
+    """The sha256 of a `.part` file's first `count` bytes, kept up to date as bytes arrive."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def update(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.count += len(data)
+
+    def catch_up(self, part: Path, have: int) -> None:
+        """Hash the bytes of `part` up to `have` not hashed yet (a `.part` from an earlier run)."""
+        if self.count > have:
+            self.reset()
+        if self.count == have:
+            return
+        with part.open("rb") as handle:
+            handle.seek(self.count)
+            while self.count < have:
+                chunk = handle.read(min(DOWNLOAD_CHUNK * 16, have - self.count))
+                if not chunk:
+                    break
+                self.update(chunk)
 
 
 def _download_once(
-    client: DailyMedClient, url: str, part: Path, have: int, size: int, bar: _Bar
+    client: DailyMedClient, url: str, part: Path, have: int, size: int, bar: _Bar, digest: _Digest
 ) -> int:
     """One GET for the bytes from `have` on, appended to `part`; return the bytes now there.
 
@@ -388,6 +422,7 @@ def _download_once(
             mode = "ab"
         else:
             mode, have = "wb", 0  # the whole file (first try, or Range ignored)
+            digest.reset()
         announced = answer.headers.get("Content-Length", "")
         if announced.isdigit() and have + int(announced) != size:
             raise AdmeError(
@@ -397,6 +432,7 @@ def _download_once(
         with part.open(mode) as out:
             for chunk in answer.iter_content(DOWNLOAD_CHUNK):
                 out.write(chunk)
+                digest.update(chunk)
                 have += len(chunk)
                 bar.update(have)
                 if have > size:
@@ -437,8 +473,10 @@ def _apply(
     """Download one file (resuming), ingest it, record it in `releases`; return its line."""
     folder = Path(cache_dir) / "releases"
     target = folder / item.name
-    if not (target.exists() and target.stat().st_size == remote.size):
-        download(client, item.url, target, remote.size, options.progress)
+    if target.exists() and target.stat().st_size == remote.size:
+        sha256 = sha256_file(target)  # downloaded by a run that stopped before recording it
+    else:
+        sha256 = download(client, item.url, target, remote.size, options.progress)
     summary = fetch_from_path(
         db_path,
         target,
@@ -463,7 +501,7 @@ def _apply(
                     "kind": item.kind,
                     "url": item.url,
                     "size": remote.size,
-                    "sha256": sha256_file(target),
+                    "sha256": sha256,
                     "published": item.end or remote.modified,
                     "covers_from": item.start,
                     "added": added,

@@ -9,6 +9,7 @@ run), and a release already applied is neither downloaded nor ingested again.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import signal
 import subprocess
@@ -192,6 +193,7 @@ def test_release_then_rerun_downloads_and_ingests_nothing_new(files, labels, tmp
         (r1, r2) = stored["releases"]
         assert r1[:3] == (PART1, "release", part1_url)
         assert r1[3] == len(files[PART1]) and r1[5] == dt.date(2026, 8, 3)  # Last-Modified
+        assert r1[4] == hashlib.sha256(files[PART1]).hexdigest()
         assert r1[-3:] == (20, 0, 0)
         assert not (cache / "releases" / PART1).exists()  # not kept by default
 
