@@ -41,6 +41,7 @@ PROCESS_CHUNK = 8  # labels per task sent to a parse process (see `_parse_in_pro
 # so a release of unusually large labels cannot take more than this plus one label.
 MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 CHUNK_BYTES = 8 * 1024 * 1024  # a chunk for a parse process is sent once it holds this much
+INGEST_DUCKDB_MEMORY = "256MB"  # DuckDB's own memory while ingesting (see `_ingesting`)
 # Inputs this large are parsed in processes by default (benchmarks/release.py measures why).
 AUTO_PROCESS_BYTES = 256 * 1024 * 1024
 
@@ -384,6 +385,9 @@ def _ingesting(
 ) -> Iterator[_Ingest]:
     """Open the database and an ingest; commit what is queued even when the run fails."""
     con = store.connect(db_path)
+    # DuckDB keeps written blocks cached up to 80% of RAM: on a release that alone grew adme
+    # past 1.7 GB. Ingest only appends, so a small cache costs nothing (blocks go to disk).
+    con.execute(f"SET memory_limit = '{INGEST_DUCKDB_MEMORY}'")
     try:
         with _Progress(progress, total, label) as bar:
             ingest = _Ingest(con, cache_dir, bar, batch_size, keep_xml)

@@ -284,3 +284,13 @@ def test_dev_zero_is_one_reject_with_a_size_cap_and_good_labels_are_stored(tmp_p
         (str(folder / "huge.xml"), f"file larger than {sources.MAX_MEMBER_BYTES} bytes: "
          "not an SPL label")
     ]  # fmt: skip
+
+
+def test_ingest_caps_duckdb_memory(tmp_path):
+    # DuckDB caches written blocks up to 80% of RAM by default: a 3.2 GB release part took
+    # adme to 1.7 GB RSS (benchmarks/release.py); an ingest only appends, so it runs capped.
+    from adme.fetch import INGEST_DUCKDB_MEMORY, _ingesting
+
+    with _ingesting(tmp_path / "a.duckdb", tmp_path / "c", False, None, "x", 10) as ing:
+        limit = ing.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert INGEST_DUCKDB_MEMORY == "256MB" and limit in ("244.1 MiB", "256.0 MB", "256MB")
