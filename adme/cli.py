@@ -1043,7 +1043,11 @@ def serve(
     ),
     max_length: ModelMaxLength = None,
 ) -> None:
-    """Serve the review page (/review), POST /label, GET /documents/{set_id}, GET /health."""
+    """Serve the review page (/review), POST /label, GET /documents/{set_id}, GET /health.
+
+    POST /label takes a JSON body {"paragraphs": ["text", ...]} and answers one prediction per
+    paragraph; every endpoint's schema is at /docs (e.g. http://127.0.0.1:8000/docs).
+    """
     from adme import serve as api
 
     typer.echo(

@@ -166,3 +166,8 @@ def test_every_help_reads_as_one_tool(command):
 def test_label_workers_is_a_deprecated_alias(tmp_path):
     result = run("label", "--model", str(tmp_path / "m"), "--workers", "0", "--db", "x.duckdb")
     assert "label --workers is deprecated, use --tokenizer-workers" in result.stderr
+
+
+def test_serve_help_shows_the_rest_body_and_docs():
+    text = " ".join(run("serve", "--help").stdout.split())
+    assert '{"paragraphs": ["text", ...]}' in text and "/docs" in text
