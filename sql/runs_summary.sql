@@ -21,14 +21,14 @@ scores AS (
 )
 SELECT
     split,
-    split_id,
     method,
     model,
     count(DISTINCT seed)                                      AS seeds,
     round(avg(micro_f1), 4)                                   AS micro_f1,
     round(stddev_samp(micro_f1) / sqrt(count(*)), 4)          AS micro_f1_se,
     round(avg(macro_f1), 4)                                   AS macro_f1,
-    round(stddev_samp(macro_f1) / sqrt(count(*)), 4)          AS macro_f1_se
+    round(stddev_samp(macro_f1) / sqrt(count(*)), 4)          AS macro_f1_se,
+    split_id
 FROM scores
 GROUP BY split, split_id, method, model
 ORDER BY split, split_id NULLS LAST, macro_f1 DESC, method;
