@@ -149,7 +149,7 @@ def test_memory_is_bounded_by_bytes_in_flight_not_by_label_count(tmp_path):
     crafted = write_zip_of_copies(tmp_path / "crafted.zip", big, 10)
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path / "m.duckdb"), str(crafted)]
-        + [str(tmp_path / "cache"), "4", "1"],
+        + [str(tmp_path / "cache"), "4", "0"],
         capture_output=True,
         text=True,
         timeout=300,
