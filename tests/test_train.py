@@ -311,6 +311,8 @@ def test_grid_tunes_on_validation_and_scores_the_test_part_once(
 
     def recording_evaluate(model, sequences, labels, *args, **kwargs):
         scores = real_evaluate(model, sequences, labels, *args, **kwargs)
+        if type(model).__name__ == "TfidfClassifier":  # the below-TF-IDF warning's baseline
+            return scores
         part = next(p for p in ("train", "validation", "test") if labels == data.parts[p].labels)
         scored.append((part, scores.f1("macro")))
         return scores
