@@ -101,7 +101,9 @@ start = time.perf_counter()
 summary = fetch_from_path(sys.argv[1], sys.argv[2], sys.argv[3], progress=False)
 seconds = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_SELF)
-peak_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+cpu = usage.ru_utime + usage.ru_stime
+# VmHWM, not ru_maxrss: ru_maxrss survives exec and reports the spawning process's peak.
+peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak_kb / 1024,
                   "fetched": summary.fetched, "rejected": summary.rejected,
                   "paragraphs": summary.paragraphs_added}))

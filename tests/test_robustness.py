@@ -129,13 +129,16 @@ def test_damaged_inner_zip_is_one_reject_and_the_other_labels_are_stored(tmp_pat
     assert reject.reason.startswith("truncated ZIP")
 
 
+# Peak RSS from VmHWM, not getrusage: ru_maxrss survives exec, so a child spawned by a large
+# pytest process reports the parent's peak (CI saw 804 MB for a run that peaks near 300).
 CHILD = """
-import json, resource, sys
+import json, sys
 from adme.fetch import fetch_from_path
 if __name__ == "__main__":
     summary = fetch_from_path(sys.argv[1], sys.argv[2], sys.argv[3], False,
                               threads=int(sys.argv[4]), keep_xml=sys.argv[5] == "1")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    status = open("/proc/self/status").read()
+    peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
     print(json.dumps({"peak_mb": peak, "rejected": summary.rejected}))
 """
 
