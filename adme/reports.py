@@ -51,14 +51,14 @@ def header_lines(sql: str) -> list[str]:
     return lines
 
 
-def is_report(path: Path) -> bool:
-    """Whether a SQL file is a report (its header says `-- kind: report`)."""
-    return path.stem not in NOT_REPORTS and REPORT_MARKER in header_lines(path.read_text())
+def is_report(name: str) -> bool:
+    """Whether `sql/NAME.sql` is a report (its header says `-- kind: report`)."""
+    return name not in NOT_REPORTS and REPORT_MARKER in header_lines(store.sql_text(name))
 
 
 def report_names() -> list[str]:
     """Names of every report in sql/, sorted."""
-    return sorted(p.stem for p in store.SQL_DIR.glob("*.sql") if is_report(p))
+    return [name for name in store.sql_names() if is_report(name)]
 
 
 def description(sql: str) -> str:

@@ -7,9 +7,11 @@ locking, schema and transactions are handled in one place.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import duckdb
@@ -19,15 +21,44 @@ from adme import products
 from adme.errors import AdmeError
 from adme.spl import Document
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 DEFAULT_DB = Path("data/adme.duckdb")
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def sql_dir() -> Traversable:
+    """The folder of SQL files: the checkout's top-level `sql/`, else the copy in the package.
+
+    `sql/` stays at the top of the repository so the duckdb CLI runs its files as they are; the
+    wheel ships the same files as `adme/sql` (pyproject.toml maps `sql/` there). A source
+    checkout (editable install, PYTHONPATH) reads its own `sql/`, an installed wheel its copy.
+    """
+    checkout = _CHECKOUT / "sql"
+    if (_CHECKOUT / "pyproject.toml").is_file() and (checkout / "schema.sql").is_file():
+        return checkout
+    return importlib.resources.files("adme") / "sql"
+
+
+def _sql_path(name: str) -> Traversable:
+    """The Traversable for `sql/NAME` (NAME may hold `/`: `queries/record_run`)."""
+    path = sql_dir()
+    for part in filter(None, name.split("/")):
+        path = path / part
+    return path
+
+
+def sql_names(folder: str = "") -> list[str]:
+    """Names (without `.sql`) of the SQL files in `sql/` or one of its subfolders, sorted."""
+    base = _sql_path(folder)
+    if not base.is_dir():
+        return []
+    return sorted(p.name[: -len(".sql")] for p in base.iterdir() if p.name.endswith(".sql"))
 
 
 def sql_text(name: str) -> str:
     """Return the text of `sql/NAME.sql`, the one place SQL lives."""
-    path = SQL_DIR / f"{name}.sql"
+    path = _sql_path(f"{name}.sql")
     if not path.is_file():
-        raise AdmeError(f"no SQL file {path}")
+        raise AdmeError(f"no SQL file sql/{name}.sql (looked in {sql_dir()})")
     return path.read_text()
 
 

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -21,6 +22,7 @@ from adme.cli import app
 from adme.errors import AdmeError
 from tests import reporting_db
 
+REPO_SQL = Path(__file__).resolve().parent.parent / "sql"
 ALL_TABLES = ("documents", "paragraphs", "predictions", "runs", "metrics", "confusion")
 
 
@@ -64,7 +66,7 @@ def _predictions(db):
 
 def test_list_names_every_report_with_its_description_and_excludes_other_sql():
     listed = dict(reports.list_reports())
-    on_disk = {p.stem for p in store.SQL_DIR.glob("*.sql")}
+    on_disk = set(store.sql_names())
     required = {
         "class_balance",
         "labels_by_drug",
@@ -313,7 +315,7 @@ def test_reports_without_parameters_run_unchanged_in_plain_duckdb(db):
     con = duckdb.connect(str(db), read_only=True)
     try:
         for name in plain:
-            text = (store.SQL_DIR / f"{name}.sql").read_text()
+            text = (REPO_SQL / f"{name}.sql").read_text()  # the file as the CLI runs it
             assert con.execute(text).fetchall() == reports.run_report(db, name, {})[1], name
     finally:
         con.close()
