@@ -512,8 +512,11 @@ _NOTES = re.compile("\ue003([^\ue003\ue004]*)\ue004")
 # so indentation is marked and later resolved: nothing between a letter and a lower-case
 # letter or next to brackets and punctuation, a space anywhere else.
 _INDENT = "\ue000"
-_INDENTS = re.compile("\ue000+")
-_ANY_MARKER = re.compile("[\ue000-\ue004]")
+# Where a footnote was lifted out of a table row: resolved like indentation, but never to
+# nothing between two words.
+_NOTE_GAP = "\ue005"
+_INDENTS = re.compile("[\ue000\ue005]+")
+_ANY_MARKER = re.compile("[\ue000-\ue005]")
 _OPENING = frozenset("([{")
 _CLOSING = frozenset(")]},.;:")
 
@@ -522,10 +525,17 @@ def _resolved_indent(match: re.Match[str]) -> str:
     text, start, end = match.string, match.start(), match.end()
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
+    gap = match.group()
+    if _INDENT not in gap:
+        return ""  # only a lifted footnote, glued to the text on both sides
     if before in _OPENING or after in _CLOSING:
         return ""
+    if _NOTE_GAP in gap:
+        return " "  # a footnote ended a word before the indentation: "mg" [note] / "tablets"
     if before.isalpha() and after.isalpha() and after.islower():
         return ""  # "A" / "bsorption"
+    if before == "." and after.isdigit() and _lone_point(text, start - 1):
+        return ""  # a number split over runs: "7" / "." / "5"
     return " "
 
 
@@ -568,11 +578,24 @@ def _piece(text: str | None) -> str:
     return _INDENT if text.isspace() and "\n" in text else text
 
 
+def _lone_point(text: str, index: int) -> bool:
+    """True when the "." at `index` is a run of its own after a digit's run ("7" / "." / "5").
+
+    A "." that ends a run of text ("in bottles of 1000." / "50 mg") ends a sentence or an
+    item; only a point indented on both sides is a decimal point written as its own run.
+    """
+    if index < 2 or text[index - 1] != _INDENT:
+        return False
+    while index > 0 and text[index - 1] in (_INDENT, _NOTE_GAP):
+        index -= 1
+    return index > 0 and text[index - 1].isdigit()
+
+
 def _resolve_indents(text: str) -> str:
-    if _INDENT not in text:
+    if _INDENT not in text and _NOTE_GAP not in text:
         return text
-    text = text.strip(_INDENT)  # indentation at either end is nothing
-    return _INDENTS.sub(_resolved_indent, text) if _INDENT in text else text
+    text = text.strip(_INDENT + _NOTE_GAP)  # indentation at either end is nothing
+    return _INDENTS.sub(_resolved_indent, text)
 
 
 def _unmark(text: str) -> str:
@@ -616,7 +639,7 @@ def table_text(table: etree._Element) -> str:
     for child in table:
         name = _local(child.tag)
         if child.tag == CAPTION:
-            caption = _collapse(_lift_notes(_raw(child), footnotes))
+            caption = _spaced_number(_collapse(_lift_notes(_raw(child), footnotes)))
             if caption:
                 lines.append(caption)
         elif name in groups:
@@ -635,11 +658,20 @@ def table_text(table: etree._Element) -> str:
     return "\n".join(lines)
 
 
+# Some labels type the caption's number straight into its title: "Table 3Single Dose ...".
+_GLUED_CAPTION_NUMBER = re.compile(r"^((?i:table|figure)\s*\d+[A-Za-z]?[.:]?)(?=[A-Z][a-z])")
+
+
+def _spaced_number(caption: str) -> str:
+    """A caption with a space between its number and its title ("Table 3 Single Dose")."""
+    return _GLUED_CAPTION_NUMBER.sub(r"\1 ", caption)
+
+
 def _lift_notes(text: str, footnotes: list[str]) -> str:
     if _NOTE_START not in text:
         return text
     footnotes.extend(_collapse(note) for note in _NOTES.findall(text))
-    return _NOTES.sub("", text)
+    return _NOTES.sub(_NOTE_GAP, text)
 
 
 def list_text(element: etree._Element) -> str:

@@ -257,6 +257,69 @@ def test_table_keeps_caption_header_rows_footnotes_and_flags_table():
     )
 
 
+# The meloxicam labels' Table 3 as written in ../shared/spl (0060d1b1..., 48822154...): the
+# caption's number typed into its title, and "7.5 mg" bold run by run with a footnote in it.
+MELOXICAM_TABLE = """<table ID="id_ab05">
+  <caption ID="id_26be">Table 3Single Dose and Steady-State Pharmacokinetic Parameters \
+for Oral 7.5 mg and 15 mg Meloxicam (Mean and % CV)<footnote ID="id-4460">The parameter \
+values in the table are from various studies</footnote>
+  </caption>
+  <col width="32%"/>
+  <tbody>
+    <tr ID="id_5e96">
+      <td align="left" valign="top" styleCode="Lrule Botrule Rrule">
+        <content styleCode="bold">
+          <br/>
+        </content>
+      </td>
+      <td align="center" valign="top" styleCode="Botrule Rrule">
+        <content styleCode="bold">7</content>
+        <content styleCode="bold">.</content>
+        <content styleCode="bold">5 </content>
+        <content styleCode="bold">mg<footnote ID="FOOT_8121">Meloxicam tablets</footnote>
+        </content>
+        <content styleCode="bold">tablets</content>
+        <content styleCode="bold">
+          <br/>
+        </content>
+      </td>
+      <td align="center" valign="top" styleCode="Botrule Rrule">
+        <content styleCode="bold">15 </content>
+        <content styleCode="bold">mg </content>
+        <content styleCode="bold">capsules</content>
+      </td>
+    </tr>
+  </tbody>
+</table>"""
+
+
+def test_table_caption_number_and_numbers_split_over_runs_read_as_printed():
+    (only,) = parse(pk(children=unclassified(MELOXICAM_TABLE, title="Absorption"))).paragraphs
+    assert only.text == (
+        "Table 3 Single Dose and Steady-State Pharmacokinetic Parameters for Oral 7.5 mg and"
+        " 15 mg Meloxicam (Mean and % CV)\n"
+        "\t7.5 mg tablets\t15 mg capsules\n"
+        "The parameter values in the table are from various studies\n"
+        "Meloxicam tablets"
+    )
+
+
+def test_point_ending_a_run_and_spaced_caption_numbers_are_kept():
+    # "(5" / "." / "11" is a section number written run by run (00902c8f...); a point that
+    # ends a run's sentence before the next number, and "Table 3A", are left as written.
+    body = (
+        '<paragraph>[see <content styleCode="italics">(</content>\n'
+        '  <content styleCode="italics">5</content>\n'
+        '  <content styleCode="italics">.</content>\n'
+        '  <content styleCode="italics">11</content>)]. Supplied in bottles of 1000.\n'
+        '  <content styleCode="bold">50 mg</content> tablets.</paragraph>'
+    )
+    table = "<table><caption>Table 3A Mean Values</caption><tr><td>1</td></tr></table>"
+    first, second = parse(pk(body + "\n" + table)).paragraphs
+    assert first.text == "[see (5.11)]. Supplied in bottles of 1000. 50 mg tablets."
+    assert second.text == "Table 3A Mean Values\n1"
+
+
 def test_list_becomes_one_paragraph_with_one_line_per_item():
     items = """<list listType="unordered">
   <item>Rifampin lowers levels.</item>
