@@ -900,8 +900,6 @@ def report(
     list_: bool = typer.Option(False, "--list", help="List every report with its description."),
 ) -> None:
     """Run a SQL report from sql/ against the database and print or export its rows."""
-    from rich.console import Console
-
     from adme import reports, store
 
     if list_:
@@ -912,6 +910,51 @@ def report(
     if name is None:
         raise AdmeError("give a report NAME, or --list to see them")
     result = reports.export_report(db, name, reports.parse_param_pairs(param), fmt, output)
+    _print_result(result, output)
+
+
+# --- sql ---
+@app.command("sql")
+@one_line_errors
+def sql_command(
+    query: str = typer.Argument(
+        ...,
+        metavar="FILE|QUERY",
+        help="A .sql file (e.g. sql/class_balance.sql) or a query in quotes.",
+    ),
+    db: DbExisting = DEFAULT_DB,
+    param: list[str] = typer.Option(
+        [],
+        "--param",
+        "-p",
+        help="KEY=VALUE bound to $KEY in the SQL (repeatable); a report file's declared "
+        "defaults apply.",
+    ),
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="table (terminal), csv, json or parquet (needs --output)."
+    ),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout."
+    ),
+    write: bool = typer.Option(
+        False, "--write", help="Open the database read-write (default: read-only)."
+    ),
+) -> None:
+    """Run any SQL file or query on the database with adme's own DuckDB and print its rows.
+
+    The route that always reads the file: a standalone duckdb CLI must read the storage format
+    of the duckdb Python package adme installed. Several statements: the last one's rows.
+    """
+    from adme import reports
+
+    result = reports.export_sql(db, query, reports.parse_param_pairs(param), fmt, output, write)
+    _print_result(result, output)
+
+
+def _print_result(result, output: Path | None) -> None:
+    """Print a report or query result: a rich table to the terminal, text as it is."""
+    from rich.console import Console
+
     if isinstance(result, str) and output is None:
         typer.echo(result, nl=False)
     elif isinstance(result, str):

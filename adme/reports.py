@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from rich.table import Table
 
 from adme import store
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 
 FORMATS = ("table", "csv", "json", "parquet")
 TERMINAL_TEXT_WIDTH = 40  # characters of a text cell shown in the terminal table
@@ -252,6 +252,42 @@ def json_text(columns: Sequence[str], rows: Sequence[tuple]) -> str:
     return json.dumps(records, indent=2, default=str) + "\n"
 
 
+def _check_format(fmt: str, output: str | Path | None) -> None:
+    if fmt not in FORMATS:
+        raise AdmeError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and output is None:
+        raise AdmeError("--format parquet writes a binary file: give --output FILE.parquet")
+    if fmt == "table" and output is not None:
+        raise AdmeError("--output needs --format csv, json or parquet (table is for the terminal)")
+
+
+def _render(
+    name: str,
+    rows_of: Callable[[], tuple[list[str], list[tuple]]],
+    arrow_of: Callable[[], pa.Table],
+    fmt: str,
+    output: str | Path | None,
+) -> Table | str:
+    """Render a query's result as `export_report` describes; run only what the format needs."""
+    _check_format(fmt, output)
+    if fmt == "parquet":
+        arrow = arrow_of()
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(arrow, path)
+        return f"wrote {arrow.num_rows} rows of {name} to {path}"
+    columns, rows = rows_of()
+    if fmt == "table":
+        return rich_table(name, columns, rows)
+    text = csv_text(columns, rows) if fmt == "csv" else json_text(columns, rows)
+    if output is None:
+        return text
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return f"wrote {len(rows)} rows of {name} to {path}"
+
+
 def export_report(
     db_path: str | Path,
     name: str,
@@ -264,25 +300,116 @@ def export_report(
     With OUTPUT the file is written and a one-line summary returned. Parquet needs OUTPUT
     (it is binary); the table format is for the terminal only.
     """
-    if fmt not in FORMATS:
-        raise AdmeError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    if fmt == "parquet" and output is None:
-        raise AdmeError("--format parquet writes a binary file: give --output FILE.parquet")
-    if fmt == "table" and output is not None:
-        raise AdmeError("--output needs --format csv, json or parquet (table is for the terminal)")
-    if fmt == "parquet":
-        arrow = report_arrow(db_path, name, params)
-        path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(arrow, path)
-        return f"wrote {arrow.num_rows} rows of {name} to {path}"
-    columns, rows = run_report(db_path, name, params)
-    if fmt == "table":
-        return rich_table(name, columns, rows)
-    text = csv_text(columns, rows) if fmt == "csv" else json_text(columns, rows)
-    if output is None:
-        return text
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return f"wrote {len(rows)} rows of {name} to {path}"
+    return _render(
+        name,
+        lambda: run_report(db_path, name, params),
+        lambda: report_arrow(db_path, name, params),
+        fmt,
+        output,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# adme sql: any SQL file or query, through the same engine
+
+
+def sql_argument(text: str) -> tuple[str, str]:
+    """(name shown, SQL) for `adme sql FILE|QUERY`: an existing file's text, else the query.
+
+    A word ending in `.sql` that names no file is an error rather than SQL DuckDB would
+    reject with a parser message.
+    """
+    path = Path(text)
+    if "\n" not in text and len(text) < 4096 and path.is_file():
+        try:
+            return path.name, path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AdmeError(f"{path}: cannot read the SQL file: {exc}") from exc
+    if text.strip().lower().endswith(".sql") and len(text.split()) == 1:
+        raise AdmeError(f"{text}: no such SQL file")
+    if not text.strip():
+        raise UsageError("give a SQL FILE or a QUERY")
+    return "query", text
+
+
+def sql_values(name: str, sql: str, given: Mapping[str, str]) -> dict[str, Any]:
+    """Values bound to the `$NAME`s of a SQL text.
+
+    A file declaring `-- param:` lines (every report) takes them as `adme report` does:
+    defaults filled in, unknown or missing ones refused. Otherwise each value is bound as
+    text (`null` as NULL), which DuckDB casts where it is compared with a column.
+    """
+    if declared_params(sql):
+        return bind_values(name, sql, typed_params(sql, given))
+    return {key: None if text.strip().lower() == "null" else text for key, text in given.items()}
+
+
+_READ_ONLY_HINT = "(adme sql opens the database read-only; add --write to change it)"
+
+
+def _connect_for_sql(db_path: str | Path, write: bool) -> duckdb.DuckDBPyConnection:
+    if write and not Path(db_path).exists():
+        raise AdmeError(f"{db_path}: database does not exist (run `adme fetch` first)")
+    return store.connect(db_path, read_only=not write)
+
+
+def _sql_error(name: str, exc: duckdb.Error) -> AdmeError:
+    message = f"{name}: {str(exc).splitlines()[0]}"
+    if "read-only" in message:
+        message = f"{message} {_READ_ONLY_HINT}"
+    return AdmeError(message)
+
+
+def run_sql(
+    db_path: str | Path, name: str, sql: str, values: Mapping[str, Any], write: bool = False
+) -> tuple[list[str], list[tuple]]:
+    """Run SQL (one or more statements) and return the last statement's columns and rows.
+
+    Read-only unless `write`: nothing stored changes by accident.
+    """
+    con = _connect_for_sql(db_path, write)
+    try:
+        try:
+            cursor = con.execute(sql, dict(values)) if values else con.execute(sql)
+            if cursor.description is None:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        except duckdb.Error as exc:
+            raise _sql_error(name, exc) from exc
+    finally:
+        con.close()
+
+
+def sql_arrow(
+    db_path: str | Path, name: str, sql: str, values: Mapping[str, Any], write: bool = False
+) -> pa.Table:
+    """Run SQL and return the last statement's rows as an Arrow table (types kept)."""
+    con = _connect_for_sql(db_path, write)
+    try:
+        try:
+            relation = con.sql(sql, params=dict(values) or None)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise _sql_error(name, exc) from exc
+    finally:
+        con.close()
+
+
+def export_sql(
+    db_path: str | Path,
+    query_or_file: str,
+    params: Mapping[str, str] | None = None,
+    fmt: str = "table",
+    output: str | Path | None = None,
+    write: bool = False,
+) -> Table | str:
+    """`adme sql`: run a SQL file or query on the database and render it as reports are."""
+    name, sql = sql_argument(query_or_file)
+    values = sql_values(name, sql, params or {})
+    return _render(
+        name,
+        lambda: run_sql(db_path, name, sql, values, write),
+        lambda: sql_arrow(db_path, name, sql, values, write),
+        fmt,
+        output,
+    )
