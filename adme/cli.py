@@ -667,6 +667,35 @@ def train(
         typer.echo(warning, err=True)
 
 
+# --- ensemble ---
+@app.command()
+@one_line_errors
+def ensemble(
+    tfidf: Path = typer.Option(
+        ..., "--tfidf", metavar="FOLDER", help="TF-IDF model folder (adme train --method tfidf)."
+    ),
+    bert: Path = typer.Option(
+        ..., "--bert", metavar="FOLDER", help="BERT model folder trained on the same split."
+    ),
+    split: str = typer.Option(
+        ..., "--split", help="The split both were trained on; its validation part picks the weight."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", metavar="FOLDER", help="Ensemble folder to write (holds copies)."
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Paragraphs per forward pass."),
+    device: Device = "auto",
+    db: DbExisting = DEFAULT_DB,
+) -> None:
+    """Mix a TF-IDF and a BERT model into one folder; the weight is chosen on validation."""
+    from adme.ensemble import build_ensemble
+
+    summary = build_ensemble(
+        db, tfidf=tfidf, bert=bert, split=split, output=output, device=device, batch_size=batch_size
+    )
+    typer.echo("\n".join(summary.lines()))
+
+
 # --- sweep ---
 @app.command()
 @one_line_errors

@@ -33,6 +33,7 @@ TEXT_NORMALISATION = "adme-paragraph"
 # kind -> "module:function" of its loader: (folder, info, options) -> classifier
 KINDS: dict[str, str] = {
     "bert": "adme.inference:load_bert",
+    "ensemble": "adme.ensemble:load_ensemble",
     "tfidf": "adme.tfidf:load_tfidf",
 }
 
