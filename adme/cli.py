@@ -59,7 +59,9 @@ BaseModel = Annotated[
         "-m",
         metavar="FOLDER|HUB_ID",
         help="Encoder to start from: a local model folder, or a Hugging Face hub id (org/name) "
-        "when no such folder exists. A path-like value (./x, /x, a/b/c) must be a folder.",
+        "when no such folder exists. A path-like value (./x, /x, ~/x, a/b/c, or models/x "
+        "beside a models/ folder) must be a folder; with HF_HUB_OFFLINE=1 a hub id must be in "
+        "the local hub cache. Either way a wrong value fails at once, without hub retries.",
     ),
 ]
 Device = Annotated[

@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,3 +198,62 @@ def loader_for(kind: str) -> Callable:
 
 def _known() -> str:
     return "known kinds: " + ", ".join(sorted(KINDS))
+
+
+# ---------------------------------------------------------------------------------------------
+# A base model given on the command line: a local folder or a Hugging Face hub id
+
+# A hub id as the hub accepts it: `name` or `owner/name`, letters, digits, `-`, `_`, `.`.
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_HUB_ID = re.compile(rf"^(?:{_HUB_PART}/)?{_HUB_PART}$")
+_TRUE = frozenset({"1", "on", "yes", "true"})
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) forbids asking the hub."""
+    return any(
+        os.environ.get(name, "").strip().lower() in _TRUE
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def looks_like_hub_id(value: str) -> bool:
+    """True for `name` or `owner/name` that is not a path on this machine.
+
+    A value with more than one `/`, a leading `.`, `/` or `~`, a backslash, `--` or `..`, or
+    whose first part is an existing folder here (`models/nope` beside a `models/` folder) is a
+    path, never sent to the hub.
+    """
+    if not _HUB_ID.match(value) or "--" in value or ".." in value:
+        return False
+    owner = value.split("/", 1)[0] if "/" in value else None
+    return owner is None or not Path(owner).is_dir()
+
+
+def encoder_source(value: str) -> str:
+    """Where to load a base model from: an existing local folder, else a hub id.
+
+    Fails at once on one line, before transformers is asked (whose hub lookups retry with
+    backoff for about a minute): a path-like value that is not a folder, a value that is
+    neither a folder nor shaped like a hub id, and, with HF_HUB_OFFLINE=1, a hub id that is
+    not in the local hub cache.
+    """
+    path = Path(value).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise AdmeError(f"{value}: not a model folder (a file)")
+        return str(path)
+    if not looks_like_hub_id(value):
+        raise AdmeError(f"{value}: model folder does not exist")
+    if hub_offline() and not _in_hub_cache(value):
+        raise AdmeError(
+            f"{value}: no such model folder, and not in the hub cache "
+            "(HF_HUB_OFFLINE=1: the hub is not asked)"
+        )
+    return value
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)

@@ -34,6 +34,7 @@ from transformers import (
 from adme import device as devices
 from adme import store
 from adme.errors import AdmeError, UsageError
+from adme.model_folder import encoder_source
 from adme.progress import step_bar
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -241,11 +242,9 @@ def load_masked_lm(model: str) -> tuple[PreTrainedTokenizerBase, torch.nn.Module
     A path that is not a model folder, or a name neither on disk nor on the hub, is a one-line
     AdmeError rather than a transformers traceback.
     """
-    path = Path(model).expanduser()
-    looks_local = path.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
-    if looks_local and not (path / "config.json").is_file():
-        raise AdmeError(f"{model}: model folder does not exist or has no config.json")
-    source = str(path) if looks_local else model
+    source = encoder_source(model)  # a missing folder fails here, before any hub lookup
+    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+        raise AdmeError(f"{model}: not a model folder (no config.json)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         masked_lm = AutoModelForMaskedLM.from_pretrained(source)
@@ -417,6 +416,8 @@ def pretrain(
     _check_numbers(epochs, max_steps, batch_size, lr, mlm_probability, max_length)
     output = Path(output)
     check_output(output)  # before any work: a wrong --output should not cost a training run
+    if model is not None:
+        encoder_source(model)  # likewise a missing --model folder: one line, no hub retries
     run_device = devices.resolve_device(device)
     started = time.perf_counter()
     torch.manual_seed(seed)

@@ -34,6 +34,7 @@ from adme.device import autocast, grad_scaler, pin_memory, resolve_device, to_de
 from adme.errors import AdmeError, UsageError, first_line
 from adme.inference import BertClassifier
 from adme.losses import LDAMLoss, class_counts, effective_number_weights
+from adme.model_folder import encoder_source
 from adme.runs import RunResult, Scores, TrainSummary, record_run, save_run, score
 from adme.split import PARTS
 from adme.tfidf import DEFAULT_C, GRID_TFIDF_C, TfidfClassifier, fit_tfidf
@@ -128,12 +129,7 @@ def load_encoder(name: str, classes: Sequence[str]):
     # a fresh head is expected here: the "newly initialized weights" report is noise
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    path = Path(name).expanduser()
-    if not path.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
-        raise AdmeError(f"{name}: model folder does not exist")
-    if path.exists() and not path.is_dir():
-        raise AdmeError(f"{name}: not a model folder")
-    source = str(path) if path.exists() else name
+    source = encoder_source(name)  # a missing folder fails here, before any hub lookup
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -145,6 +141,10 @@ def load_encoder(name: str, classes: Sequence[str]):
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = first_line(exc)
+        if source == name and not Path(source).is_dir():  # asked the hub for it
+            raise AdmeError(
+                f"{name}: no such model folder, nor a model the hub gave ({reason})"
+            ) from exc
         raise AdmeError(f"{name}: not a usable encoder/classifier model ({reason})") from exc
     if tokenizer.pad_token_id is None:
         raise AdmeError(f"{name}: the tokenizer has no padding token")
@@ -610,6 +610,8 @@ def train(
     check_config(config, model)
     if not seeds:
         raise AdmeError("--seeds: give at least one seed")
+    if config.method != "tfidf":
+        encoder_source(model)  # a missing folder fails here at once, never asked of the hub
     torch_device = resolve_device(device)
     data = load_split(db_path, split)
     check_split(data, grid)

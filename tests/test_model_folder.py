@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,13 @@ from adme.cli import app
 from adme.errors import AdmeError
 from adme.inference import InferenceOptions, load_model
 from adme.label import label
-from adme.model_folder import FORMAT_VERSION, KINDS, read_info
+from adme.model_folder import (
+    FORMAT_VERSION,
+    KINDS,
+    encoder_source,
+    looks_like_hub_id,
+    read_info,
+)
 from adme.runs import score
 from adme.split import make_split
 from adme.tfidf import new_pipeline
@@ -206,3 +213,54 @@ def test_cli_label_with_a_tfidf_folder_prints_the_summary(trained, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "paragraphs labelled" in result.output
+
+
+# --- a base model given on the command line: folder or hub id ------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["models/nope", "./nope", "/no/such/model", "~/no-such-model", "a/b/c", "has space"]
+)
+def test_a_path_like_model_that_is_missing_fails_at_once(value, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()  # `models/nope` beside a models/ folder is a path
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # even where the hub may be asked
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE")
+    with pytest.raises(AdmeError, match=r"model folder does not exist$"):
+        encoder_source(value)
+
+
+def test_folders_are_used_and_hub_shaped_ids_go_to_the_hub_unless_offline(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "weights.bin").write_bytes(b"")
+    assert encoder_source("mine") == "mine"
+    with pytest.raises(AdmeError, match="not a model folder"):
+        encoder_source("weights.bin")
+    assert looks_like_hub_id("bert-base-uncased") and looks_like_hub_id("dmis-lab/biobert-v1.1")
+    assert not looks_like_hub_id("mine/model")  # mine/ is a folder here
+    # HF_HUB_OFFLINE=1 (set for every test): a hub id not in the local cache is never tried
+    with pytest.raises(AdmeError, match=r"not in the hub cache \(HF_HUB_OFFLINE=1"):
+        encoder_source("adme-tests/no-such-model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    assert encoder_source("adme-tests/no-such-model") == "adme-tests/no-such-model"
+
+
+def test_train_with_a_missing_model_folder_is_one_line_with_no_hub_lookup(
+    sample_db, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # a hub lookup would retry for about a minute
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE")
+    before = table_counts(sample_db)
+    for command in (["train", "--split", "natural"], ["pretrain", "--output", "out"]):
+        started = time.perf_counter()
+        result = CliRunner().invoke(
+            app, [*command, "--model", "models/nope", "--db", str(sample_db)]
+        )
+        assert result.exit_code == 1
+        assert result.output == "error: models/nope: model folder does not exist\n"
+        assert time.perf_counter() - started < 10
+    assert table_counts(sample_db) == before

@@ -161,7 +161,7 @@ def test_missing_model_folder_is_one_line_and_keeps_the_old_model(corpus_db, tmp
         ["pretrain", "--db", str(corpus_db), "--output", str(output), "--model", str(missing)],
     )
     assert result.exit_code == 1
-    assert result.stderr == f"error: {missing}: model folder does not exist or has no config.json\n"
+    assert result.stderr == f"error: {missing}: model folder does not exist\n"
     assert {p.name: p.read_bytes() for p in output.iterdir()} == before
 
 
