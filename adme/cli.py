@@ -340,7 +340,8 @@ def merge(
     ),
     db: DbCreated = DEFAULT_DB,
 ) -> None:
-    """Merge part DuckDB files into --db (splits, runs and metrics are not merged)."""
+    """Merge part DuckDB files into --db, reviews included (splits, runs and metrics are not
+    merged)."""
     from adme.merge import merge_parts
 
     typer.echo(merge_parts(db, parts).line())

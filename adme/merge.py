@@ -4,6 +4,7 @@ Each part is ATTACHed read-only and copied with the INSERT ... SELECT steps of
 sql/queries/merge_part.sql, in one transaction per part; merging a part twice adds nothing.
 Every part is checked (exists, is a DuckDB file, holds the adme tables, is not locked) before
 the first one is copied, so a bad part in the list leaves the main file as it was.
+Reviews are carried over whole (an audit trail), under new review_ids after the main file's.
 Splits, runs and metrics are per-experiment and are not merged.
 """
 
@@ -35,6 +36,7 @@ class MergeSummary:
     paragraphs_added: int = 0
     predictions_added: int = 0
     rejects_added: int = 0
+    reviews_added: int = 0
 
     def line(self) -> str:
         """One-line summary printed at the end of `adme merge`."""
@@ -43,7 +45,8 @@ class MergeSummary:
             f"documents added {self.documents_added}, "
             f"skipped {self.documents_skipped} already stored, "
             f"paragraphs added {self.paragraphs_added}, "
-            f"predictions added {self.predictions_added}, rejects added {self.rejects_added}"
+            f"predictions added {self.predictions_added}, rejects added {self.rejects_added}, "
+            f"reviews added {self.reviews_added}"
         )
 
 
@@ -125,6 +128,11 @@ def _merge_one(
                 predictions = _count(con, steps["predictions"]) if "predictions" in tables else 0
                 if "releases" in tables:
                     con.execute(steps["releases"])
+                reviews = 0
+                if "reviews" in tables:
+                    con.execute(steps["review_map"])
+                    con.execute(steps["review_ids"])
+                    reviews = _count(con, steps["reviews"])
                 con.execute(steps["cleanup"])
         except duckdb.Error as exc:
             raise AdmeError(f"{part}: merge failed: {str(exc).splitlines()[0]}") from exc
@@ -134,17 +142,21 @@ def _merge_one(
     summary.paragraphs_added += paragraphs
     summary.rejects_added += rejects
     summary.predictions_added += predictions
+    summary.reviews_added += reviews
 
 
 def merge_parts(db_path: str | Path, parts: Sequence[str | Path]) -> MergeSummary:
-    """Copy the documents (products included), paragraphs, rejects and predictions of each
-    part into `db_path`.
+    """Copy the documents (products included), paragraphs, rejects, predictions and reviews
+    of each part into `db_path`.
 
     One transaction per part; rows already stored are skipped (documents by document_id or
     set_id + version, with their paragraphs; predictions by paragraph_id + model_id; rejects
-    by source + reason), so a re-run changes nothing. Every part is checked before any is
-    copied: a missing part, a file that is not DuckDB or not an adme database, a locked part
-    or a locked main file is a one-line AdmeError and the main file is left as it was.
+    by source + reason; reviews by their content), so a re-run changes nothing. Every review
+    row is kept, answers and undos alike, with its reviewer, source and time; it gets a new
+    review_id after the main file's (an undo points at the new id of what it undoes). Every
+    part is checked before any is copied: a missing part, a file that is not DuckDB or not an
+    adme database, a locked part or a locked main file is a one-line AdmeError and the main
+    file is left as it was.
     """
     db_path = Path(db_path)
     parts = [Path(p) for p in parts]

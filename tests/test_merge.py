@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from adme import store
+from adme import reviews, store
 from adme.cli import app
 from adme.errors import AdmeError
 from adme.fetch import fetch_from_path
@@ -215,3 +215,87 @@ def test_part_without_predictions_table(parts, tmp_path, main_db):
     unread = _rows(main_db, "SELECT count(*) FROM documents WHERE products_found IS NULL")
     assert unread == [(summary.documents_added,)]
     assert _rows(main_db, "SELECT count(*) FROM products") == [(0,)]
+
+
+def _long_texts(db: Path) -> list[tuple[str, str]]:
+    """(paragraph_id, text_hash) of DB's paragraphs, longest text first: texts no other
+    paragraph of the sample repeats."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "SELECT paragraph_id, text_hash FROM paragraphs ORDER BY length(text) DESC, 1"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _add_reviews(db: Path, answers: list[tuple[int, str, str]], undo: int | None = None) -> None:
+    """Reviews of DB's paragraphs (by position in _long_texts) as the review page writes them,
+    one transaction each, then optionally an undo of the UNDO-th answer."""
+    ids = [pid for pid, _ in _long_texts(db)]
+    con = store.connect(db)
+    try:
+        recorded = [
+            reviews.record_review(con, ids[i], label, who, source="page", note=f"note {k}")
+            for k, (i, label, who) in enumerate(answers)
+        ]
+        if undo is not None:
+            reviews.retract_review(con, recorded[undo], "ana", source="page")
+    finally:
+        con.close()
+
+
+def _trail(db: Path) -> list[tuple]:
+    """Every review row by content (ids differ between files), an undo with what it undoes."""
+    return _rows(
+        db,
+        "SELECT r.paragraph_id, r.text_hash, r.label, r.reviewer, r.note, r.source, r.created_at, "
+        "u.paragraph_id, u.label, u.reviewer, u.created_at "
+        "FROM reviews r LEFT JOIN reviews u ON u.review_id = r.retracts",
+    )
+
+
+def test_merge_carries_every_review_and_its_trail(parts, tmp_path, main_db):
+    """Reviews given on part files (ids 1, 2, ... in each, colliding with the main file's) all
+    arrive: answers, corrections and undos, with reviewer, note, source and time; an undo
+    still undoes the same answer; the newest answer per text is in force; a second merge adds
+    nothing and the main file's sequence moved past the merged ids."""
+    one, two = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
+    shutil.copyfile(parts["part1"], one)
+    shutil.copyfile(parts["part2"], two)
+    merge_parts(main_db, [two])
+    _add_reviews(main_db, [(0, "other", "main-rev")])  # the main file's own review_id 1
+    # One: an answer, its correction, an answer then undone. Two: one answer.
+    _add_reviews(
+        one, [(0, "absorption", "ana"), (0, "metabolism", "bo"), (1, "excretion", "ana")], undo=2
+    )
+    _add_reviews(two, [(3, "distribution", "cy")])
+    texts = {
+        "one-0": _long_texts(one)[0][1],
+        "one-1": _long_texts(one)[1][1],
+        "two-3": _long_texts(two)[3][1],
+        "main-0": _long_texts(main_db)[0][1],
+    }
+    assert len(set(texts.values())) == 4  # four different texts: each has its own verdict
+    expected = sorted(_trail(main_db) + _trail(one) + _trail(two), key=repr)
+    assert len(expected) == 6
+
+    summary = merge_parts(main_db, [one, two])
+    assert summary.reviews_added == 5
+    assert "reviews added 5" in summary.line()
+    assert _trail(main_db) == expected  # every row, and every undo undoes the same answer
+    ids = [r[0] for r in _rows(main_db, "SELECT review_id FROM reviews")]
+    assert len(set(ids)) == 6
+    in_force = dict(_rows(main_db, "SELECT text_hash, label FROM current_reviews"))
+    assert in_force == {
+        texts["main-0"]: "other",
+        texts["one-0"]: "metabolism",
+        texts["two-3"]: "distribution",
+    }
+
+    again = merge_parts(main_db, [one, two])
+    assert again.reviews_added == 0
+    assert _trail(main_db) == expected
+    # The page keeps recording after a merge: the sequence moved past the merged ids.
+    _add_reviews(main_db, [(5, "other", "main-rev")])
+    assert len(_rows(main_db, "SELECT review_id FROM reviews")) == 7

@@ -2,7 +2,8 @@
 -- Run step by step (each `-- step: NAME` up to the next) inside one transaction per part.
 -- Idempotent: a document already stored (same document_id, or same set_id + version) is
 -- skipped with its paragraphs; predictions by (paragraph_id, model_id); rejects by
--- (source, reason). Splits, runs and metrics are per-experiment and are not merged.
+-- (source, reason); reviews by their content (see review_map). Splits, runs and metrics are
+-- per-experiment and are not merged.
 
 -- step: new_documents
 -- The part's documents the main file does not hold yet.
@@ -66,5 +67,56 @@ SELECT r.* FROM adme_part.releases r
 WHERE NOT EXISTS (SELECT 1 FROM releases m
                   WHERE m.name = r.name AND m.size = r.size AND m.sha256 = r.sha256);
 
+-- step: review_map
+-- Only when the part has the table. Reviews are an audit trail: every row of the part is
+-- carried over. Each part row with the main file's review_id when that very row is there
+-- already (same paragraph, text, label, reviewer, note, source, time, answer-or-undo): a merge
+-- run twice adds nothing. main_id NULL: a row to add.
+CREATE OR REPLACE TEMP TABLE merge_review_map AS
+SELECT
+    r.review_id AS part_id,
+    (SELECT min(m.review_id) FROM reviews m
+     WHERE m.paragraph_id = r.paragraph_id AND m.text_hash = r.text_hash
+       AND m.label IS NOT DISTINCT FROM r.label AND m.reviewer = r.reviewer
+       AND m.note IS NOT DISTINCT FROM r.note AND m.source = r.source
+       AND m.created_at = r.created_at
+       AND (m.retracts IS NULL) = (r.retracts IS NULL)) AS main_id
+FROM adme_part.reviews r;
+
+-- step: review_ids
+-- New review_ids for the rows to add, drawn from the main file's own sequence, so they follow
+-- every review it holds (its ids are never rewritten: splits record them), paired with those
+-- rows in the part's recording order. For a text reviewed in both files the part's answer is
+-- therefore the newer one, in force after the merge; both rows stay in the trail.
+CREATE OR REPLACE TEMP TABLE merge_review_ids AS
+WITH fresh AS (
+    SELECT part_id, row_number() OVER (ORDER BY part_id) AS k
+    FROM merge_review_map
+    WHERE main_id IS NULL
+),
+ids AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS k
+    FROM (SELECT nextval('review_ids') AS id FROM range((SELECT count(*) FROM fresh)))
+)
+SELECT fresh.part_id, ids.id AS new_id
+FROM fresh JOIN ids USING (k);
+
+-- step: reviews
+-- The rows to add under their new ids, created_at, reviewer and source kept as recorded; an
+-- undo points at the main file's id of the answer it retracts.
+INSERT INTO reviews
+    (review_id, paragraph_id, text_hash, label, reviewer, note, source, retracts, created_at)
+SELECT
+    n.new_id, r.paragraph_id, r.text_hash, r.label, r.reviewer, r.note, r.source,
+    coalesce(undone_new.new_id, undone_old.main_id) AS retracts,
+    r.created_at
+FROM merge_review_ids n
+JOIN adme_part.reviews r ON r.review_id = n.part_id
+LEFT JOIN merge_review_ids undone_new ON undone_new.part_id = r.retracts
+LEFT JOIN merge_review_map undone_old ON undone_old.part_id = r.retracts
+ORDER BY n.new_id;
+
 -- step: cleanup
 DROP TABLE IF EXISTS merge_new_documents;
+DROP TABLE IF EXISTS merge_review_map;
+DROP TABLE IF EXISTS merge_review_ids;
