@@ -94,7 +94,9 @@ def connect(db_path: str | Path = DEFAULT_DB, read_only: bool = False) -> duckdb
     return con
 
 
-_SCHEMA_OBJECT = re.compile(r"^CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)", re.M)
+_SCHEMA_OBJECT = re.compile(
+    r"^CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW|OR REPLACE MACRO) (\w+)", re.M
+)
 _up_to_date: set[str] = set()  # databases already checked by _upgrade_if_older
 
 
@@ -110,6 +112,13 @@ def _upgrade_if_older(db_path: Path) -> None:
         try:
             have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
             have |= {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+            have |= {
+                r[0]
+                for r in con.execute(
+                    "SELECT function_name FROM duckdb_functions() "
+                    "WHERE function_type = 'macro' AND NOT internal"
+                ).fetchall()
+            }
         finally:
             con.close()
         if not wanted <= have:

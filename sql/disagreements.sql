@@ -20,6 +20,7 @@ JOIN document_names n USING (document_id)
 JOIN predictions pr USING (paragraph_id)
 WHERE p.rule_label IS NOT NULL
   AND pr.label <> p.rule_label
+  AND NOT heading_only(p.text, p.kind)  -- a bare heading ("Absorption") has nothing to label
   AND NOT (pr.label = 'adme'
            AND p.rule_label IN ('absorption', 'distribution', 'metabolism', 'excretion'))
   AND ($model_id IS NULL OR pr.model_id = $model_id)

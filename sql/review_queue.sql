@@ -1,4 +1,5 @@
 -- Paragraphs with no rule label whose model confidence is below a threshold: least sure first.
+-- A paragraph that is only a heading ("Absorption" written as a paragraph) is left out.
 -- kind: report
 -- param: threshold = 0.6
 -- param: model_id = null
@@ -17,6 +18,7 @@ FROM paragraphs p
 JOIN document_names n USING (document_id)
 JOIN predictions pr USING (paragraph_id)
 WHERE p.rule_label IS NULL
+  AND NOT heading_only(p.text, p.kind)  -- a bare heading ("Absorption") has nothing to label
   AND pr.confidence < $threshold
   AND ($model_id IS NULL OR pr.model_id = $model_id)
 ORDER BY pr.confidence, p.paragraph_id, pr.model_id;
