@@ -20,6 +20,7 @@ import requests
 
 from adme import __version__
 from adme.errors import AdmeError
+from adme.wording import count
 
 DEFAULT_BASE_URL = "https://dailymed.nlm.nih.gov/dailymed/services/v2/"
 USER_AGENT = f"adme/{__version__} (+https://github.com/adme-project/adme; regulatory ADME research)"
@@ -187,7 +188,9 @@ class DailyMedClient:
             if attempt < self.max_retries:
                 time.sleep(self._delay(attempt, response))
         shown = requests.Request("GET", url, params=params).prepare().url
-        raise AdmeError(f"GET {shown}: {last_fault}, gave up after {self.max_retries + 1} tries")
+        raise AdmeError(
+            f"GET {shown}: {last_fault}, gave up after {count(self.max_retries + 1, 'try')}"
+        )
 
     def _json(self, url: str, params: dict | None = None) -> dict:
         """GET a JSON object; an answer that is not one is a one-line AdmeError."""

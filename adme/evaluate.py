@@ -29,6 +29,7 @@ from adme.errors import AdmeError, UsageError
 from adme.inference import InferenceOptions, load_model, predictions
 from adme.rules import ADME_CLASSES, BINARY_CLASSES
 from adme.runs import RunResult, Scores, record_run, score
+from adme.wording import count
 
 
 @dataclass
@@ -57,7 +58,7 @@ def split_target(db_path: str | Path, name: str) -> EvalSet:
         raise AdmeError(f"split {name!r}: the test part is empty")
     labels = [data.classes[i] for i in test.labels]
     ids = [[pid] for pid in test.paragraph_ids]
-    note = f"scored the test part of split {name!r}: {len(labels)} paragraphs"
+    note = f"scored the test part of split {name!r}: {count(len(labels), 'paragraph')}"
     return EvalSet(f"split:{name}", list(test.texts), labels, ids, [note])
 
 
@@ -94,7 +95,9 @@ def gold_target(db_path: str | Path, file: str) -> EvalSet:
         raise AdmeError(f"{path}: no labelled paragraphs (the file is empty or every label null)")
     notes = [f"read {len(texts)} labelled paragraphs from {path}"]
     if skipped:
-        notes.append(f"skipped {skipped} paragraph(s) whose label is null (annotators disagreed)")
+        notes.append(
+            f"skipped {count(skipped, 'paragraph')} whose label is null (annotators disagreed)"
+        )
     ids = _stored_paragraphs(db_path, texts, hashes)
     return EvalSet(f"gold:{path.name}", texts, labels, ids, notes)
 
@@ -127,8 +130,9 @@ def reviews_target(db_path: str | Path, _value: str = "") -> EvalSet:
 
     found = reviewed_texts(db_path)
     note = (
-        f"scored {len(found.texts)} reviewed texts (labels in force, {found.reviewers} "
-        "reviewer(s)); a model trained with `adme split --reviews` has seen some of them"
+        f"scored {count(len(found.texts), 'reviewed text')} (labels in force, "
+        f"{count(found.reviewers, 'reviewer')}); a model trained with `adme split --reviews` "
+        "has seen some of them"
     )
     return EvalSet("reviews", found.texts, found.labels, found.paragraph_ids, [note])
 
@@ -201,7 +205,7 @@ class EvaluationSummary:
         rows = self.scores.rows
         out = [
             f"{self.model_id} on {self.target}: micro-F1 {rows['micro'][2]:.4f}, "
-            f"macro-F1 {rows['macro'][2]:.4f} ({rows['micro'][3]} paragraphs)",
+            f"macro-F1 {rows['macro'][2]:.4f} ({count(rows['micro'][3], 'paragraph')})",
             f"{'class':<14} {'precision':>9} {'recall':>9} {'F1':>9} {'support':>8}",
         ]
         for name in (*self.classes, "micro", "macro"):
@@ -213,8 +217,8 @@ class EvaluationSummary:
         for name, row in zip(self.classes, self.scores.confusion, strict=True):
             out.append(f"{name:<{width}}" + " ".join(f"{n:>{width}}" for n in row))
         out.append(
-            f"stored as run {self.run_id}; {self.stored_predictions} stored paragraph(s) got "
-            "this model's predictions"
+            f"stored as run {self.run_id}; {count(self.stored_predictions, 'stored paragraph')} "
+            "got this model's predictions"
         )
         return out
 

@@ -32,6 +32,7 @@ from adme import cache, sources, store
 from adme.dailymed import DEFAULT_BASE_URL, HUMAN_PRESCRIPTION, DailyMedClient, HttpError, Listed
 from adme.errors import AdmeError, SplError, UsageError
 from adme.spl import Document, parse_spl
+from adme.wording import count
 
 BATCH_SIZE = 100
 DEFAULT_THREADS = min(4, os.cpu_count() or 1)
@@ -66,9 +67,9 @@ class FetchSummary:
             f"rejected {self.rejected}, paragraphs added {self.paragraphs_added}"
         )
         if self.products_filled:
-            line += f", products read for {self.products_filled} stored documents"
+            line += f", products read for {count(self.products_filled, 'stored document')}"
         if self.sections_filled:
-            line += f", sections kept for {self.sections_filled} stored documents"
+            line += f", sections kept for {count(self.sections_filled, 'stored document')}"
         return line
 
 

@@ -29,6 +29,7 @@ from adme.inference import (
 )
 from adme.progress import step_bar
 from adme.rules import BINARY_CLASSES, FIVE_CLASSES
+from adme.wording import count
 
 WRITE_EVERY = 4096  # predictions per committed chunk: small enough to lose little on a kill
 READ_EVERY = 32768  # paragraphs read from the database at a time: bounds memory on big runs
@@ -53,13 +54,15 @@ class LabelSummary:
 
     def line(self) -> str:
         """One line for the CLI: documents, paragraphs, labels per class, speed."""
-        classes = ", ".join(f"{name} {n}" for name, n in sorted(self.per_class.items()))
         rejected = f", {self.rejects} rejected" if self.rejects else ""
-        return (
-            f"{self.model_id}: {self.documents} documents{rejected}, "
-            f"{self.paragraphs} paragraphs labelled ({classes or 'none'}) "
-            f"at {self.paragraphs_per_second:.1f} paragraphs/s"
+        line = (
+            f"{self.model_id}: {count(self.documents, 'document')}{rejected}, "
+            f"{count(self.paragraphs, 'paragraph')} labelled"
         )
+        if not self.paragraphs:  # no class counts and no speed to report
+            return line
+        classes = ", ".join(f"{name} {n}" for name, n in sorted(self.per_class.items()))
+        return f"{line} ({classes}) at {self.paragraphs_per_second:.1f} paragraphs/s"
 
 
 # --- adme label ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import duckdb
 
 from adme import store
 from adme.errors import AdmeError
+from adme.wording import count
 
 ALIAS = "adme_part"  # the name merge_part.sql reads the part under
 REQUIRED_TABLES = ("documents", "paragraphs", "rejects")
@@ -41,7 +42,7 @@ class MergeSummary:
     def line(self) -> str:
         """One-line summary printed at the end of `adme merge`."""
         return (
-            f"merged {self.parts} part{'s' if self.parts != 1 else ''}: "
+            f"merged {count(self.parts, 'part')}: "
             f"documents added {self.documents_added}, "
             f"skipped {self.documents_skipped} already stored, "
             f"paragraphs added {self.paragraphs_added}, "

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from adme import reports
 from adme.errors import AdmeError
+from adme.wording import count
 
 PLOT_NAMES = ("class-balance", "per-class-f1", "confusion", "confidence", "sweep")
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -252,7 +253,7 @@ def confidence_figure(db_path: str | Path, model: str | Path | None = None) -> F
     )
     ax.set_xlabel("confidence (probability of the predicted class)")
     ax.set_ylabel("paragraphs")
-    ax.set_title(f"Prediction confidence of {model_id} ({len(rows)} paragraphs)")
+    ax.set_title(f"Prediction confidence of {model_id} ({count(len(rows), 'paragraph')})")
     ax.legend(title="predicted class", fontsize=8)
     return fig
 

@@ -36,6 +36,7 @@ from adme import store
 from adme.errors import AdmeError, UsageError
 from adme.model_folder import encoder_source
 from adme.progress import step_bar
+from adme.wording import count
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PREFIX = "##"  # marks a WordPiece that continues a word
@@ -189,9 +190,10 @@ class PretrainSummary:
         losses = ", ".join(f"{loss:.4f}" for loss in self.epoch_losses)
         return [
             f"model: {self.output} ({start})",
-            f"corpus: {self.texts} distinct {self.corpus} texts, {self.tokens} tokens",
+            f"corpus: {count(self.texts, f'distinct {self.corpus} text')}, "
+            f"{count(self.tokens, 'token')}",
             f"vocabulary: {self.vocab_size} WordPiece tokens",
-            f"steps: {self.steps} over {self.epochs} epoch(s) on {self.device}"
+            f"steps: {self.steps} over {count(self.epochs, 'epoch')} on {self.device}"
             f" in {self.seconds:.1f} s",
             f"loss per epoch: {losses}",
             f"final loss: {self.final_loss:.4f}",

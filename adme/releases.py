@@ -29,6 +29,7 @@ from adme import cache, store
 from adme.dailymed import DailyMedClient
 from adme.errors import AdmeError, UsageError
 from adme.fetch import BATCH_SIZE, DEFAULT_THREADS, FetchSummary, fetch_from_path
+from adme.wording import count
 
 DEFAULT_RELEASE_URL = "https://dailymed.nlm.nih.gov/dailymed/spl-resources-all-drug-labels.cfm"
 DOWNLOAD_CHUNK = 64 * 1024  # a cut loses at most the read in progress: keep it small
@@ -258,7 +259,7 @@ def remote_info(client: DailyMedClient, url: str) -> Remote:
             fault = f"HTTP {answer.status_code}"
         if attempt < client.max_retries:
             time.sleep(client.backoff * 2**attempt)
-    raise AdmeError(f"HEAD {url}: {fault}, gave up after {client.max_retries + 1} tries")
+    raise AdmeError(f"HEAD {url}: {fault}, gave up after {count(client.max_retries + 1, 'try')}")
 
 
 class _Bar:
@@ -358,7 +359,7 @@ def download(
                 if failures > retries:
                     raise AdmeError(
                         f"GET {url}: {fault} at byte {have} of {size}, "
-                        f"gave up after {retries + 1} tries (run again to resume)"
+                        f"gave up after {count(retries + 1, 'try')} (run again to resume)"
                     )
                 time.sleep(min(client.backoff * 2 ** (failures - 1), 60))
     finally:

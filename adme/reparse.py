@@ -18,6 +18,7 @@ from pathlib import Path
 from adme import cache, sources, store
 from adme.errors import AdmeError, SplError
 from adme.spl import Document, parse_spl
+from adme.wording import count
 
 BATCH_SIZE = 100
 
@@ -33,9 +34,9 @@ class ReparseSummary:
     def line(self) -> str:
         """One-line summary printed at the end of `adme fetch --reparse`."""
         return (
-            f"products read for {self.filled} stored documents; "
+            f"products read for {count(self.filled, 'stored document')}; "
             f"{len(self.missing)} without XML in the cache or at their source, "
-            f"{len(self.failed)} that no longer parse"
+            f"{len(self.failed)} that no longer parse{'s' if len(self.failed) == 1 else ''}"
         )
 
 

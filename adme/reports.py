@@ -26,6 +26,7 @@ from rich.table import Table
 
 from adme import store
 from adme.errors import AdmeError, UsageError
+from adme.wording import count
 
 FORMATS = ("table", "csv", "json", "parquet")
 TERMINAL_TEXT_WIDTH = 40  # characters of a text cell shown in the terminal table
@@ -229,7 +230,7 @@ def rich_table(name: str, columns: Sequence[str], rows: Sequence[tuple]) -> Tabl
     Long text (SPL titles hold whole highlight statements) is cut with an ellipsis so rows stay
     one line each; csv, json and parquet keep every character.
     """
-    table = Table(title=f"{name} ({len(rows)} rows)")
+    table = Table(title=f"{name} ({count(len(rows), 'row')})")
     for column in columns:
         table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=TERMINAL_TEXT_WIDTH)
     for row in rows:
@@ -275,7 +276,7 @@ def _render(
         path = Path(output)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(arrow, path)
-        return f"wrote {arrow.num_rows} rows of {name} to {path}"
+        return f"wrote {count(arrow.num_rows, 'row')} of {name} to {path}"
     columns, rows = rows_of()
     if fmt == "table":
         return rich_table(name, columns, rows)
@@ -285,7 +286,7 @@ def _render(
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    return f"wrote {len(rows)} rows of {name} to {path}"
+    return f"wrote {count(len(rows), 'row')} of {name} to {path}"
 
 
 def export_report(

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from adme import store
 from adme.errors import AdmeError
+from adme.wording import count
 
 LABELS = ("absorption", "distribution", "metabolism", "excretion", "other")
 FORMATS = ("csv", "jsonl")
@@ -68,8 +69,9 @@ class ImportSummary:
     def line(self) -> str:
         """The one-line summary the CLI prints."""
         text = (
-            f"stored {self.stored} reviews covering {self.copies} paragraphs from {self.file}"
-            f"; skipped {self.skipped} rows without a label; refused {len(self.refused)}"
+            f"stored {count(self.stored, 'review')} covering {count(self.copies, 'paragraph')} "
+            f"from {self.file}; skipped {count(self.skipped, 'row')} without a label; "
+            f"refused {len(self.refused)}"
         )
         return text
 
@@ -428,8 +430,8 @@ def export_reviews(
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    what = "review rows" if all_rows else "reviews in force"
-    return f"wrote {len(rows)} {what} to {path}"
+    what = count(len(rows), "review row") if all_rows else f"{count(len(rows), 'review')} in force"
+    return f"wrote {what} to {path}"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from adme import store
 from adme.losses import class_counts
 from adme.split import PARTS
+from adme.wording import count
 
 if TYPE_CHECKING:
     from adme.train import SplitData
@@ -297,7 +298,7 @@ class TrainSummary:
                 f"  {run.run_id}: test micro-F1 {test.f1('micro'):.4f} "
                 f"macro-F1 {test.f1('macro'):.4f} -> {run.output}"
             )
-        lines.append(f"test F1, mean ± SE over {len(self.runs)} seed(s):")
+        lines.append(f"test F1, mean ± SE over {count(len(self.runs), 'seed')}:")
         for name, (mean, se) in self.test_f1().items():
             lines.append(f"  {name:<14} {mean:.4f}" + (f" ± {se:.4f}" if se is not None else ""))
         return "\n".join(lines)

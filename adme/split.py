@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from adme import store
 from adme.errors import AdmeError, UsageError
+from adme.wording import count
 
 ADME_CLASSES = ("absorption", "distribution", "metabolism", "excretion")
 CLASS_SETS = {
@@ -99,8 +100,8 @@ class SplitSummary:
         ]
         out.insert(
             0,
-            f"split {self.name!r} ({self.params.get('method')}, {len(self.classes)} classes, "
-            f"content {self.content_id})",
+            f"split {self.name!r} ({self.params.get('method')}, "
+            f"{count(len(self.classes), 'class')}, content {self.content_id})",
         )
         if self.kept:
             out.append(
@@ -111,27 +112,33 @@ class SplitSummary:
         if self.params.get("allow_duplicates"):
             out.append("duplicates allowed: copies of one text may sit on both sides")
         else:
-            out.append(f"folded {self.folded} duplicate paragraphs onto the side of their text")
+            out.append(
+                f"folded {count(self.folded, 'duplicate paragraph')} onto the side of their text"
+            )
             if self.conflicting_groups:
                 out.append(
-                    f"{self.conflicting_groups} texts had copies with different labels: kept the "
-                    f"majority label, dropped {self.dropped} paragraphs (ties dropped whole)"
+                    f"{count(self.conflicting_groups, 'text')} had copies with different labels: "
+                    f"kept the majority label, dropped {count(self.dropped, 'paragraph')} (ties "
+                    "dropped whole)"
                 )
         if self.reviewed:
             r = self.reviewed
             out.append(
-                f"reviews: {r['overridden']} paragraphs relabelled, {r['added']} added that the "
-                f"rule left unlabelled, {r['confirmed']} confirmed (review ids up to "
+                f"reviews: {count(r['overridden'], 'paragraph')} relabelled, {r['added']} added "
+                f"that the rule left unlabelled, {r['confirmed']} confirmed (review ids up to "
                 f"{self.params.get('reviews_through')})"
             )
         if self.groups:
             how = self.params.get("group_by")
             per_part = ", ".join(f"{part} {self.groups.get(part, 0)}" for part in PARTS)
-            out.append(f"grouped by {how}: {sum(self.groups.values())} groups ({per_part})")
+            out.append(
+                f"grouped by {how}: {count(sum(self.groups.values()), 'group')} ({per_part})"
+            )
             if self.shared:
                 out.append(
-                    f"{self.shared} texts found in {how} groups on both sides were kept on the "
-                    "training side (their copies are not scored)"
+                    f"{count(self.shared, 'text')} found in {how} groups on both sides "
+                    f"{'was' if self.shared == 1 else 'were'} kept on the training side (their "
+                    "copies are not scored)"
                 )
         if self.removed:
             cut = ", ".join(f"{label} -{n}" for label, n in self.removed.items() if n)
@@ -406,7 +413,8 @@ def grouped_split(
             members[roots.pop()].append(unit)
     if strict and len(members) < 2:
         raise AdmeError(
-            f"cannot split the {part} part by group: only {len(members)} group(s) of paragraphs"
+            f"cannot split the {part} part by group: only {count(len(members), 'group')} of "
+            "paragraphs"
         )
     held_roots = choose_groups(members, size, seed, part)
     rest, held, shared = [], [], set()

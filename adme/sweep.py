@@ -26,6 +26,7 @@ from pathlib import Path
 from adme import reports, store, train
 from adme.errors import AdmeError, UsageError
 from adme.split import CLASS_SETS, check_params, make_split
+from adme.wording import count
 
 AXES = {"ratio": "ratio", "step": "fraction", "long-tail": "mu"}  # split method -> its parameter
 DEFAULT_OUTPUT = Path("models/sweeps")
@@ -311,7 +312,7 @@ class SweepSummary:
     def lines(self) -> list[str]:
         """What the CLI prints at the end: counts, time, and the table."""
         out = [
-            f"sweep {self.name!r}: {self.cells} cells, {self.trained} trained now, "
+            f"sweep {self.name!r}: {count(self.cells, 'cell')}, {self.trained} trained now, "
             f"{self.skipped} already done, {duration_text(self.seconds)}",
         ]
         table = self.table()
@@ -375,8 +376,9 @@ def run_sweep(
     todo = [c for c in cells if c.key() not in done]
     skipped = len(cells) - len(todo)
     echo(
-        f"sweep {name!r}: {len(cells)} cells ({len(values)} values x {len(methods)} methods x "
-        f"{len(seeds)} seeds), {skipped} already done, {len(todo)} to train"
+        f"sweep {name!r}: {count(len(cells), 'cell')} ({count(len(values), 'value')} x "
+        f"{count(len(methods), 'method')} x {count(len(seeds), 'seed')}), {skipped} already "
+        f"done, {len(todo)} to train"
     )
     root = Path(output) if output is not None else DEFAULT_OUTPUT
     start = time.monotonic()

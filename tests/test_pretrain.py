@@ -187,7 +187,7 @@ def test_cli_prints_the_summary(corpus_db, tmp_path):
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "steps: 2 over 1 epoch(s) on cpu" in result.stdout
+    assert "steps: 2 over 1 epoch on cpu" in result.stdout
     assert (output / "model.safetensors").is_file()
 
 

@@ -189,7 +189,7 @@ def test_bad_rows_each_get_one_line_and_good_rows_are_still_stored(db, tmp_path)
     assert "not valid JSON" in errors[2]
     assert "no paragraph_id, text_hash or text" in errors[3]
     assert "not a JSON object" in errors[4]
-    assert "stored 1 reviews" in result.stdout
+    assert "stored 1 review covering 1 paragraph" in result.stdout
     assert query(db, "SELECT label, reviewer FROM reviews ORDER BY review_id") == [
         ("other", reviews.getpass.getuser()),
         ("absorption", "bo"),
