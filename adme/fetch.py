@@ -14,6 +14,7 @@ import datetime as dt
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -112,9 +113,14 @@ def _known_at_start(digests: frozenset[str], parent_pid: int) -> None:
     A parse process must not outlive `adme fetch`: killed with -9, the parent cannot tell its
     workers to stop, and they (and the forkserver, which they keep alive) would wait forever
     on their task queue, holding the terminal's stdout (`adme fetch ... | tee log` hangs).
+    Ctrl-C is left to `adme fetch` alone: a terminal sends SIGINT to every process of the
+    group, and a parse process it reached would print a KeyboardInterrupt traceback per
+    worker over the one "interrupted" line; the parent cancels what is queued and the workers
+    end when the pool shuts down.
     """
     global _stored_at_start
     _stored_at_start = digests
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 

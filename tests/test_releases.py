@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import signal
 import subprocess
@@ -377,6 +378,72 @@ def test_killed_release_fetch_reruns_to_the_rows_of_an_uninterrupted_run(files, 
         if where == "download":
             assert server.gets(PART1)[-1].startswith("bytes=")  # resumed, not restarted
     assert rows(db) == rows(tmp_path / "clean.duckdb")
+
+
+def every_row(db: Path) -> dict[str, list[tuple]]:
+    """rows() and the tables an ingest also writes: products, ingredients, sections."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        more = {
+            table: con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+            for table in ("products", "ingredients", "sections")
+        }
+    return {**rows(db), **more}
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", [[], ["--parse-workers", "2"]], ids=["default", "processes"])
+def test_ctrl_c_mid_ingest_then_rerun_gives_the_rows_of_an_uninterrupted_run(
+    files, tmp_path, engine
+):
+    """A user's Ctrl-C: SIGINT to the whole foreground process group (adme and any parse
+    processes) once a batch is committed. adme says how to resume on one line and exits 130,
+    nothing of it keeps running, and the same command again ends with every row an
+    uninterrupted run stores (products, ingredients and sections included)."""
+    with ReleaseServer(files) as server:
+        base = ["--release", "human-rx", "--release-url", server.page_url, "--batch-size", "2"]
+        base += engine
+        clean = subprocess.run(
+            adme(*base, "--db", str(tmp_path / "clean.duckdb"), "--cache", str(tmp_path / "c1")),
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+        assert clean.returncode == 0, clean.stderr
+        db, cache = tmp_path / "a.duckdb", tmp_path / "c2"
+        command = adme(*base, "--db", str(db), "--cache", str(cache))
+        # Its own session: the process group a terminal's Ctrl-C reaches, apart from pytest.
+        run = subprocess.Popen(
+            command, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True
+        )
+        try:
+            line = run.stderr.readline()
+            while line and not line.startswith("committed: "):
+                line = run.stderr.readline()
+            assert line.startswith("committed: "), "no batch was committed"
+            os.killpg(run.pid, signal.SIGINT)
+            rest = run.stderr.read()
+            assert run.wait(timeout=60) == 130, rest
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+        assert "Traceback" not in rest, rest
+        assert rest.strip().splitlines()[-1] == "interrupted: run the same command again to resume"
+        deadline = time.monotonic() + 10
+        while group_alive(run.pid):  # parse processes leave with it
+            assert time.monotonic() < deadline, "a process of the interrupted run lives on"
+            time.sleep(0.05)
+        with duckdb.connect(str(db), read_only=True) as con:
+            count = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+        assert 2 <= count < 40, "interrupted half way, not before or after the ingest"
+        rerun = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+    assert every_row(db) == every_row(tmp_path / "clean.duckdb")
 
 
 def test_parts_ingested_apart_and_merged_equal_one_run(files, tmp_path):
