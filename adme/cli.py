@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from adme import __version__
+from adme.checks import number_fault
 from adme.errors import AdmeError, UsageError
 
 # adme draws its own progress bars; transformers' per-load and per-save bars would interleave.
@@ -98,11 +99,31 @@ CACHE_OPTION = typer.Option(
 )
 
 
-def positive(value: float | None) -> float | None:
-    """Typer callback: a number option that must be above zero (None: not given)."""
-    if value is not None and value <= 0:
-        raise typer.BadParameter(f"{value} is not positive (give a number above 0)")
-    return value
+def number_option(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+):
+    """Typer callback for a number option: finite and in range, else a usage error (exit 2).
+
+    Every float option uses it (whole-number options use Typer's min/max): one check,
+    adme.checks.number_fault, also used by the library, so `--rate nan`, `--lr inf` and
+    `--beta 1` are refused alike and read alike. An option not given (None) passes.
+    """
+
+    def callback(value: float | None) -> float | None:
+        if value is not None:
+            fault = number_fault(value, low, high, low_open=low_open, high_open=high_open)
+            if fault:
+                raise typer.BadParameter(f"{value}: {fault}")
+        return value
+
+    return callback
+
+
+positive = number_option(0, low_open=True)
 
 
 def one_line_errors(command):
@@ -463,9 +484,8 @@ def pretrain(
     mlm_probability: float = typer.Option(
         0.15,
         "--mlm-probability",
-        min=0.0,
-        max=1.0,
-        help="Fraction of tokens masked for prediction.",
+        callback=number_option(0, 1, low_open=True, high_open=True),
+        help="Fraction of tokens masked for prediction, in (0, 1).",
     ),
     seed: Seed = 42,
     device: Device = "auto",
@@ -545,10 +565,9 @@ def _number_list(text: str, kind: type, option: str) -> tuple:
             raise UsageError(
                 f"{option} {text}: {part!r} is not a number (comma-separated {noun})"
             ) from None
-        if kind is float and not value > 0:  # also refuses nan
-            raise UsageError(f"{option} {text}: {part} must be above 0")
-        if value < 0:
-            raise UsageError(f"{option} {text}: {part} must be 0 or more")
+        fault = number_fault(value, 0, low_open=kind is float)  # lrs above 0; seeds 0 or more
+        if fault:
+            raise UsageError(f"{option} {text}: {part} {fault}")
         if value in values:
             raise UsageError(f"{option} {text}: {part} is given twice")
         values.append(value)
@@ -606,12 +625,13 @@ def train(
         callback=positive,
         help="LDAM logit scale: 1 for the plain linear head (30 assumes a cosine head).",
     ),
-    max_m: float = typer.Option(0.5, "--max-m", min=0.0, help="LDAM margin of the rarest class."),
+    max_m: float = typer.Option(
+        0.5, "--max-m", callback=number_option(0), help="LDAM margin of the rarest class."
+    ),
     beta: float = typer.Option(
         0.9999,
         "--beta",
-        min=0.0,
-        max=0.999999999,
+        callback=number_option(0, 1, high_open=True),
         help="Effective-number class-weight beta, in [0, 1).",
     ),
     drw_epoch: int = typer.Option(
@@ -748,12 +768,13 @@ def sweep(
         1e-4, "--stage1-lr", callback=positive, help="Two-stage: stage 1 learning rate."
     ),
     s: float = typer.Option(1.0, "--s", callback=positive, help="LDAM logit scale."),
-    max_m: float = typer.Option(0.5, "--max-m", min=0.0, help="LDAM margin of the rarest class."),
+    max_m: float = typer.Option(
+        0.5, "--max-m", callback=number_option(0), help="LDAM margin of the rarest class."
+    ),
     beta: float = typer.Option(
         0.9999,
         "--beta",
-        min=0.0,
-        max=0.999999999,
+        callback=number_option(0, 1, high_open=True),
         help="Effective-number class-weight beta, in [0, 1).",
     ),
     drw_epoch: int = typer.Option(

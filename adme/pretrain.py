@@ -33,6 +33,7 @@ from transformers import (
 
 from adme import device as devices
 from adme import store
+from adme.checks import check_number
 from adme.errors import AdmeError, UsageError
 from adme.model_folder import encoder_source
 from adme.progress import step_bar
@@ -416,6 +417,14 @@ def pretrain(
     params.pop("progress")
     params = {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}
     _check_numbers(epochs, max_steps, batch_size, lr, mlm_probability, max_length)
+    for step in checkpoint_steps:
+        check_number("--checkpoint-steps", step, 1)
+    if model is None:  # the shape of a new model: refused before the corpus is read
+        check_number("--vocab-size", vocab_size, len(SPECIAL_TOKENS) + 1)
+        if hidden_size % num_heads:
+            raise UsageError(
+                f"--hidden-size {hidden_size}: not a multiple of --num-heads {num_heads}"
+            )
     output = Path(output)
     check_output(output)  # before any work: a wrong --output should not cost a training run
     if model is not None:
@@ -492,12 +501,11 @@ def swap_in(staging: Path, output: Path) -> None:
 
 
 def _check_numbers(epochs, max_steps, batch_size, lr, mlm_probability, max_length) -> None:
-    """Reject out-of-range training numbers with a one-line AdmeError before any work."""
-    if epochs < 1 or batch_size < 1 or max_length < 8:
-        raise UsageError("epochs and batch size must be at least 1, max length at least 8")
-    if max_steps is not None and max_steps < 1:
-        raise UsageError(f"--max-steps {max_steps}: must be at least 1")
-    if not 0 < mlm_probability < 1:
-        raise UsageError(f"--mlm-probability {mlm_probability}: must be between 0 and 1")
-    if lr <= 0:
-        raise UsageError(f"--lr {lr}: must be positive")
+    """Reject out-of-range training numbers as a usage error (exit 2) before any work."""
+    check_number("--epochs", epochs, 1)
+    check_number("--batch-size", batch_size, 1)
+    check_number("--max-length", max_length, 8)
+    if max_steps is not None:
+        check_number("--max-steps", max_steps, 1)
+    check_number("--mlm-probability", mlm_probability, 0, 1, low_open=True, high_open=True)
+    check_number("--lr", lr, 0, low_open=True)

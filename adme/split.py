@@ -35,6 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from adme import store
+from adme.checks import check_number
 from adme.errors import AdmeError, UsageError
 from adme.wording import count
 
@@ -154,8 +155,7 @@ def _check_fraction(method: str, needs_it: str, option: str, value: float | None
         return
     if value is None:
         raise UsageError(f"--method {method} needs --{option}, a fraction in (0, 1]")
-    if not 0 < value <= 1:
-        raise UsageError(f"--{option} {value}: must be a fraction in (0, 1]")
+    check_number(f"--{option}", value, 0, 1, low_open=True)
 
 
 def check_params(
@@ -174,10 +174,8 @@ def check_params(
         raise UsageError(f"--classes {classes}: unknown (choose {' or '.join(CLASS_SETS)})")
     if method not in METHODS:
         raise UsageError(f"--method {method}: unknown (choose one of {', '.join(METHODS)})")
-    if not 0 < test_size < 1:
-        raise UsageError(f"--test-size {test_size}: must be between 0 and 1")
-    if not 0 <= validation_size < 1:
-        raise UsageError(f"--validation-size {validation_size}: must be at least 0 and below 1")
+    check_number("--test-size", test_size, 0, 1, low_open=True, high_open=True)
+    check_number("--validation-size", validation_size, 0, 1, high_open=True)
     _check_fraction(method, "ratio", "ratio", ratio)
     if method == "step":
         if not classes_cut:

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from adme import ddp, store
 from adme.batches import EncodedTexts, PadCollator, encode_texts
+from adme.checks import check_number
 from adme.device import autocast, grad_scaler, pin_memory, resolve_device, to_device
 from adme.errors import AdmeError, UsageError, first_line
 from adme.inference import BertClassifier
@@ -386,18 +387,13 @@ def check_config(config: TrainConfig, model: str | None) -> None:
     }
     if config.method == "two-stage":
         positive |= {"stage1_epochs": config.stage1_epochs, "stage1_lr": config.stage1_lr}
-        if config.stage1_layers < 0:
-            raise AdmeError(f"--stage1-layers must be 0 or more, got {config.stage1_layers}")
+        check_number("--stage1-layers", config.stage1_layers, 0)
     for name, value in positive.items():
-        if value <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        check_number(f"--{name.replace('_', '-')}", value, 0, low_open=True)
     if config.method in ("two-stage", "ldam", "drw"):
-        if config.s <= 0:
-            raise UsageError(f"--s must be positive, got {config.s}")
-        if config.max_m < 0:
-            raise UsageError(f"--max-m must be zero or positive, got {config.max_m}")
-        if not 0.0 <= config.beta < 1.0:
-            raise UsageError(f"--beta must be in [0, 1), got {config.beta}")
+        check_number("--s", config.s, 0, low_open=True)
+        check_number("--max-m", config.max_m, 0)
+        check_number("--beta", config.beta, 0, 1, high_open=True)
     if config.drw_epoch is not None:
         if config.method != "drw":
             raise UsageError(f"--drw-epoch applies to --method drw only, not {config.method}")

@@ -160,7 +160,7 @@ def test_a_rerun_with_other_shared_options_is_refused_and_changes_nothing(swept,
     [
         (["--ratios", "0.5", "--mus", "0.5"], "give exactly one of --ratios"),
         (["--ratios", "0"], "--ratios 0: 0 must be above 0"),
-        (["--ratios", "2"], "--ratio 2.0: must be a fraction in (0, 1]"),
+        (["--ratios", "2"], "--ratio 2.0: must be in (0, 1]"),
         (["--ratios", "0.5,0.5"], "--ratios 0.5,0.5: 0.5 is given twice"),
         (["--ratios", "0.5", "--methods", "vanilla,bert"], "--methods bert: unknown"),
         (["--ratios", "0.5", "--classes-cut", "absorption"], "--classes-cut applies to a step"),

@@ -210,7 +210,13 @@ def test_drw_reweights_the_last_epoch_of_every_grid_candidate():
 
 @pytest.mark.parametrize(
     ("option", "value", "message"),
-    [("s", 0.0, "--s must be positive"), ("max_m", -0.1, "--max-m"), ("beta", 1.0, "--beta")],
+    [
+        ("s", 0.0, r"--s 0.0: must be above 0"),
+        ("max_m", -0.1, r"--max-m -0.1: must be 0 or more"),
+        ("beta", 1.0, r"--beta 1.0: must be in \[0, 1\)"),
+        ("lr", float("nan"), "--lr nan: must be a finite number above 0"),
+        ("stage1_lr", float("inf"), "--stage1-lr inf: must be a finite number above 0"),
+    ],
 )
 def test_ldam_options_that_cannot_train_are_refused_before_loading(option, value, message):
     with pytest.raises(AdmeError, match=message):
@@ -501,7 +507,7 @@ def test_stage1_layers_widens_or_narrows_what_stage1_trains(stages_and_batch):
     assert {"classifier.weight", "classifier.bias"} <= head_only < stage1_trainable(model) < both
     assert any(n.startswith("bert.encoder.layer.0.") for n in both)
     assert not any(n.startswith("bert.embeddings.") for n in both)
-    with pytest.raises(AdmeError, match="--stage1-layers must be 0 or more"):
+    with pytest.raises(AdmeError, match="--stage1-layers -1: must be 0 or more"):
         check_config(TrainConfig(method="two-stage", stage1_layers=-1), "model")
 
 
