@@ -270,7 +270,7 @@ def build_ensemble(
     """
     from adme.inference import InferenceOptions, load_model
     from adme.runs import RunResult, metrics_json, model_card, record_run, score
-    from adme.train import load_split
+    from adme.split import load_split
 
     tfidf, bert, output = Path(tfidf), Path(bert), Path(output)
     infos = {"tfidf": read_info(tfidf), "bert": read_info(bert)}

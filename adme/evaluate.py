@@ -48,7 +48,7 @@ class EvalSet:
 
 def split_target(db_path: str | Path, name: str) -> EvalSet:
     """The test part of a stored split."""
-    from adme.train import load_split
+    from adme.split import load_split
 
     if not Path(db_path).exists():
         raise AdmeError(f"{db_path}: database does not exist")

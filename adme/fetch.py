@@ -32,6 +32,7 @@ import duckdb
 from adme import cache, sources, store
 from adme.dailymed import DEFAULT_BASE_URL, HUMAN_PRESCRIPTION, DailyMedClient, HttpError, Listed
 from adme.errors import AdmeError, SplError, UsageError
+from adme.progress import step_bar
 from adme.spl import Document, parse_spl
 from adme.wording import count
 
@@ -204,11 +205,7 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import MofNCompleteColumn, Progress
-
-            columns = (*Progress.get_default_columns(), MofNCompleteColumn())
-            self.bar = Progress(*columns, console=Console(stderr=True), transient=False)
+            self.bar = step_bar(True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=self.total)
         return self

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from adme import store
-from adme.errors import AdmeError
+from adme.errors import AdmeError, first_line
 from adme.wording import count
 
 ALIAS = "adme_part"  # the name merge_part.sql reads the part under
@@ -76,7 +76,7 @@ def attached(con: duckdb.DuckDBPyConnection, part: Path) -> Iterator[set[str]]:
     try:
         con.execute(attach_statement(part))
     except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
+        message = first_line(exc)
         if "lock" in message.lower():
             raise AdmeError(
                 f"{part}: part is locked by another process (is its ingest still running?)"
@@ -136,7 +136,7 @@ def _merge_one(
                     reviews = _count(con, steps["reviews"])
                 con.execute(steps["cleanup"])
         except duckdb.Error as exc:
-            raise AdmeError(f"{part}: merge failed: {str(exc).splitlines()[0]}") from exc
+            raise AdmeError(f"{part}: merge failed: {first_line(exc)}") from exc
     summary.parts += 1
     summary.documents_added += added
     summary.documents_skipped += in_part - added

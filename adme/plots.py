@@ -18,11 +18,12 @@ from matplotlib.ticker import MaxNLocator
 
 from adme import reports
 from adme.errors import AdmeError
+from adme.rules import BINARY_CLASSES, FIVE_CLASSES
 from adme.wording import count
 
 PLOT_NAMES = ("class-balance", "per-class-f1", "confusion", "confidence", "sweep")
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
-CLASS_ORDER = ("absorption", "distribution", "metabolism", "excretion", "other", "adme")
+CLASS_ORDER = (*FIVE_CLASSES, *(c for c in BINARY_CLASSES if c not in FIVE_CLASSES))
 PART_ORDER = ("train", "validation", "test")
 METHOD_ORDER = ("vanilla", "ldam", "drw", "two-stage", "tfidf")
 DPI = 120

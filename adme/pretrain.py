@@ -34,7 +34,7 @@ from transformers import (
 from adme import device as devices
 from adme import store
 from adme.checks import check_number
-from adme.errors import AdmeError, UsageError
+from adme.errors import AdmeError, UsageError, first_line
 from adme.model_folder import encoder_source
 from adme.progress import step_bar
 from adme.wording import count
@@ -252,7 +252,7 @@ def load_masked_lm(model: str) -> tuple[PreTrainedTokenizerBase, torch.nn.Module
         tokenizer = AutoTokenizer.from_pretrained(source)
         masked_lm = AutoModelForMaskedLM.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise AdmeError(f"{model}: cannot load as a masked-language model: {reason}") from exc
     if tokenizer.mask_token_id is None:
         raise AdmeError(f"{model}: tokenizer has no mask token, so it cannot be MLM-trained")

@@ -29,6 +29,7 @@ from adme import cache, store
 from adme.dailymed import DailyMedClient
 from adme.errors import AdmeError, UsageError
 from adme.fetch import BATCH_SIZE, DEFAULT_THREADS, FetchSummary, fetch_from_path
+from adme.progress import step_bar
 from adme.wording import count
 
 DEFAULT_RELEASE_URL = "https://dailymed.nlm.nih.gov/dailymed/spl-resources-all-drug-labels.cfm"
@@ -270,24 +271,7 @@ class _Bar:
         self.name = name
         self.enabled = enabled
         if enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
+            self.bar = step_bar(True, unit="bytes")
             self.bar.start()
             self.task = self.bar.add_task(name, total=total, completed=done)
 

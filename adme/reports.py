@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from rich.table import Table
 
 from adme import store
-from adme.errors import AdmeError, UsageError
+from adme.errors import AdmeError, UsageError, first_line
 from adme.wording import count
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -166,7 +166,7 @@ def _execute(con: duckdb.DuckDBPyConnection, name: str, sql: str, bound: dict[st
     try:
         return con.execute(sql, bound) if bound else con.execute(sql)
     except duckdb.Error as exc:
-        raise AdmeError(f"report {name}: {str(exc).splitlines()[0]}") from exc
+        raise AdmeError(f"report {name}: {first_line(exc)}") from exc
 
 
 def run_query(
@@ -211,7 +211,7 @@ def report_arrow(
         try:
             return con.sql(sql, params=bound or None).to_arrow_table()
         except duckdb.Error as exc:
-            raise AdmeError(f"report {name}: {str(exc).splitlines()[0]}") from exc
+            raise AdmeError(f"report {name}: {first_line(exc)}") from exc
     finally:
         con.close()
 
@@ -355,7 +355,7 @@ def _connect_for_sql(db_path: str | Path, write: bool) -> duckdb.DuckDBPyConnect
 
 
 def _sql_error(name: str, exc: duckdb.Error) -> AdmeError:
-    message = f"{name}: {str(exc).splitlines()[0]}"
+    message = f"{name}: {first_line(exc)}"
     if "read-only" in message:
         message = f"{message} {_READ_ONLY_HINT}"
     return AdmeError(message)

@@ -35,9 +35,9 @@ import pyarrow as pa
 
 from adme import store
 from adme.errors import AdmeError
+from adme.rules import LABELS
 from adme.wording import count
 
-LABELS = ("absorption", "distribution", "metabolism", "excretion", "other")
 FORMATS = ("csv", "jsonl")
 WRITE_WAIT_S = 30.0  # how long a writer waits for another process to release the database
 _MATCH_KEYS = ("paragraph_id", "text_hash", "text")

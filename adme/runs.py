@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -22,12 +21,8 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from adme import store
 from adme.losses import class_counts
-from adme.split import PARTS
+from adme.split import PARTS, SplitData
 from adme.wording import count
-
-if TYPE_CHECKING:
-    from adme.train import SplitData
-
 
 # ----------------------------------------------------------------------------- scores
 

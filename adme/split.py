@@ -32,18 +32,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from adme import store
 from adme.checks import check_number
 from adme.errors import AdmeError, UsageError
+from adme.rules import ADME_CLASSES, BINARY_CLASSES, FIVE_CLASSES
 from adme.wording import count
 
-ADME_CLASSES = ("absorption", "distribution", "metabolism", "excretion")
-CLASS_SETS = {
-    "five": (*ADME_CLASSES, "other"),
-    "binary": ("adme", "other"),
-}
+CLASS_SETS = {"five": FIVE_CLASSES, "binary": BINARY_CLASSES}
 METHODS = ("natural", "ratio", "step", "long-tail")
 PARTS = ("train", "validation", "test")
 GROUP_BY = ("drug", "set_id")
@@ -700,3 +698,61 @@ def stored_summary(con, name: str, params: dict) -> SplitSummary | None:
         content_id=found[3],
         kept=True,
     )
+
+
+# ----------------------------------------------------------------------------- reading a split
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part (train / validation / test) of a split: ids, texts and class indices."""
+
+    paragraph_ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """A stored split as the trainer needs it: class names in model order and the parts."""
+
+    name: str
+    classes: tuple[str, ...]
+    parts: dict[str, Part]
+    content_id: str | None = None  # the split's content identity, recorded with every run
+
+
+def load_split(db_path: str | Path, split: str) -> SplitData:
+    """Read a split's classes and its rows' paragraph TEXT (never the heading) from the DB."""
+    con = store.connect(db_path, read_only=True)
+    try:
+        try:
+            found = con.execute(
+                store.sql_text("queries/split_classes"), {"split": split}
+            ).fetchone()
+            rows = con.execute(store.sql_text("queries/split_rows_for_training"), {"split": split})
+            rows = rows.fetchall()
+        except duckdb.CatalogException:  # a database with no splits table has no split either
+            found = None
+    finally:
+        con.close()
+    if found is None:
+        raise AdmeError(f"{db_path}: unknown split {split!r} (create it with `adme split`)")
+    return split_data(split, tuple(found[0]), rows, found[1])
+
+
+def split_data(
+    split: str, classes: tuple[str, ...], rows: Sequence[tuple], content_id: str | None = None
+) -> SplitData:
+    """Group (paragraph_id, part, label, text) rows into parts with class indices."""
+    index = {name: i for i, name in enumerate(classes)}
+    parts: dict[str, Part] = {name: Part() for name in PARTS}
+    for paragraph_id, part, label, text in rows:
+        if label not in index:
+            raise AdmeError(f"split {split!r}: label {label!r} is not one of {list(classes)}")
+        if part not in parts:
+            raise AdmeError(f"split {split!r}: unknown part {part!r}")
+        parts[part].paragraph_ids.append(paragraph_id)
+        parts[part].texts.append(text)
+        parts[part].labels.append(index[label])
+    return SplitData(split, classes, parts, content_id)

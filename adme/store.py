@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from adme import products
-from adme.errors import AdmeError
+from adme.errors import AdmeError, first_line
 from adme.spl import Document
 
 DEFAULT_DB = Path("data/adme.duckdb")
@@ -83,12 +83,12 @@ def connect(db_path: str | Path = DEFAULT_DB, read_only: bool = False) -> duckdb
     try:
         con = duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.IOException as exc:
-        message = str(exc).splitlines()[0]
+        message = first_line(exc)
         if "lock" in message.lower():
             raise AdmeError(f"{db_path}: database is locked by another process") from exc
         raise AdmeError(f"{db_path}: cannot open database: {message}") from exc
     except duckdb.Error as exc:
-        raise AdmeError(f"{db_path}: cannot open database: {str(exc).splitlines()[0]}") from exc
+        raise AdmeError(f"{db_path}: cannot open database: {first_line(exc)}") from exc
     if not read_only:
         con.execute(sql_text("schema"))
     return con

@@ -21,14 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import torch
 from rich.progress import Progress
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from adme import ddp, store
+from adme import ddp
 from adme.batches import EncodedTexts, PadCollator, encode_texts
 from adme.checks import check_number
 from adme.device import autocast, grad_scaler, pin_memory, resolve_device, to_device
@@ -36,8 +35,9 @@ from adme.errors import AdmeError, UsageError, first_line
 from adme.inference import BertClassifier
 from adme.losses import LDAMLoss, class_counts, effective_number_weights
 from adme.model_folder import encoder_source
+from adme.progress import step_bar
 from adme.runs import RunResult, Scores, TrainSummary, record_run, save_run, score
-from adme.split import PARTS
+from adme.split import SplitData, load_split
 from adme.tfidf import DEFAULT_C, GRID_TFIDF_C, TfidfClassifier, fit_tfidf
 
 METHODS = ("two-stage", "vanilla", "ldam", "drw", "tfidf")
@@ -46,61 +46,6 @@ GRID_LRS = (1e-5, 5e-5, 1e-4, 5e-4)
 
 
 # ----------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class Part:
-    """One part (train / validation / test) of a split: ids, texts and class indices."""
-
-    paragraph_ids: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SplitData:
-    """A stored split as the trainer needs it: class names in model order and the parts."""
-
-    name: str
-    classes: tuple[str, ...]
-    parts: dict[str, Part]
-    content_id: str | None = None  # the split's content identity, recorded with every run
-
-
-def load_split(db_path: str | Path, split: str) -> SplitData:
-    """Read a split's classes and its rows' paragraph TEXT (never the heading) from the DB."""
-    con = store.connect(db_path, read_only=True)
-    try:
-        try:
-            found = con.execute(
-                store.sql_text("queries/split_classes"), {"split": split}
-            ).fetchone()
-            rows = con.execute(store.sql_text("queries/split_rows_for_training"), {"split": split})
-            rows = rows.fetchall()
-        except duckdb.CatalogException:  # a database with no splits table has no split either
-            found = None
-    finally:
-        con.close()
-    if found is None:
-        raise AdmeError(f"{db_path}: unknown split {split!r} (create it with `adme split`)")
-    return split_data(split, tuple(found[0]), rows, found[1])
-
-
-def split_data(
-    split: str, classes: tuple[str, ...], rows: Sequence[tuple], content_id: str | None = None
-) -> SplitData:
-    """Group (paragraph_id, part, label, text) rows into parts with class indices."""
-    index = {name: i for i, name in enumerate(classes)}
-    parts: dict[str, Part] = {name: Part() for name in PARTS}
-    for paragraph_id, part, label, text in rows:
-        if label not in index:
-            raise AdmeError(f"split {split!r}: label {label!r} is not one of {list(classes)}")
-        if part not in parts:
-            raise AdmeError(f"split {split!r}: unknown part {part!r}")
-        parts[part].paragraph_ids.append(paragraph_id)
-        parts[part].texts.append(text)
-        parts[part].labels.append(index[label])
-    return SplitData(split, classes, parts, content_id)
 
 
 def check_split(data: SplitData, grid: bool) -> None:
@@ -656,7 +601,7 @@ def _train_seed(
         "processes": workers.world_size,
     }
     show = progress and workers.is_main
-    with Progress(disable=not show, transient=True) as bar:
+    with step_bar(show, transient=True) as bar:
         if config.method == "tfidf":
             trained = train_tfidf(data, config, seed)
         else:

@@ -26,8 +26,8 @@ from adme.label import label
 from adme.model_folder import read_info
 from adme.runs import score
 from adme.serve import create_app
-from adme.split import make_split
-from adme.train import load_split, train
+from adme.split import load_split, make_split
+from adme.train import train
 from tests.test_serve import LiveServer
 from tests.train_helpers import table_rows
 

@@ -27,9 +27,9 @@ from adme.model_folder import (
     read_info,
 )
 from adme.runs import score
-from adme.split import make_split
+from adme.split import load_split, make_split
 from adme.tfidf import new_pipeline
-from adme.train import load_split, train
+from adme.train import train
 from tests.label_helpers import table_counts
 from tests.train_helpers import table_rows
 

@@ -23,14 +23,13 @@ from adme.errors import AdmeError
 from adme.inference import BertClassifier
 from adme.losses import class_counts, effective_number_weights
 from adme.runs import score
-from adme.split import make_split
+from adme.split import load_split, make_split
 from adme.train import (
     TrainConfig,
     build_stages,
     check_config,
     fit,
     load_encoder,
-    load_split,
     make_loader,
     set_trainable,
     stage1_trainable,
