@@ -149,7 +149,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         except duckdb.Error as rollback_error:
             # A failed COMMIT has already ended the transaction, so ROLLBACK fails too; the
             # error worth seeing is the one that got us here, not "no transaction is active".
-            exc.add_note(f"ROLLBACK also failed: {str(rollback_error).splitlines()[0]}")
+            exc.add_note(f"ROLLBACK also failed: {first_line(rollback_error)}")
         raise
 
 
