@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -337,46 +337,14 @@ def fill_products(con: duckdb.DuckDBPyConnection, documents: Sequence[Document])
     Only documents whose `products_found` is NULL are touched (their paragraphs, predictions
     and other columns stay as they are), so running it twice changes nothing.
     """
-    if not documents:
-        return 0
-    ids = [d.document_id for d in _first_of_each(documents)]
-    with transaction(con):
-        con.register("fill_ids", pa.table({"document_id": ids}))
-        try:
-            todo = {
-                r[0]
-                for r in con.execute(
-                    "SELECT document_id FROM documents WHERE products_found IS NULL "
-                    "AND document_id IN (SELECT document_id FROM fill_ids)"
-                ).fetchall()
-            }
-        finally:
-            con.unregister("fill_ids")
-        chosen = [d for d in _first_of_each(documents) if d.document_id in todo]
-        if not chosen:
-            return 0
-        counts = pa.table(
-            {
-                "document_id": [d.document_id for d in chosen],
-                "n": pa.array([len(d.products) for d in chosen], pa.int32()),
-            }
-        )
-        con.register("fill_counts", counts)
-        try:
-            con.execute(
-                "DELETE FROM ingredients WHERE document_id IN (SELECT document_id FROM fill_counts)"
-            )
-            con.execute(
-                "DELETE FROM products WHERE document_id IN (SELECT document_id FROM fill_counts)"
-            )
-            _insert_products(con, chosen)
-            con.execute(
-                "UPDATE documents SET products_found = c.n FROM fill_counts c "
-                "WHERE documents.document_id = c.document_id"
-            )
-        finally:
-            con.unregister("fill_counts")
-    return len(chosen)
+    return _fill_missing(
+        con,
+        documents,
+        "products_found",
+        ("ingredients", "products"),
+        lambda d: len(d.products),
+        _insert_products,
+    )
 
 
 def fill_sections(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> int:
@@ -385,6 +353,26 @@ def fill_sections(con: duckdb.DuckDBPyConnection, documents: Sequence[Document])
     Only documents whose `sections_found` is NULL are touched (their paragraphs, predictions
     and other rows stay as they are), so running it twice changes nothing.
     """
+    return _fill_missing(
+        con,
+        documents,
+        "sections_found",
+        ("sections",),
+        lambda d: len(d.sections),
+        _insert_sections,
+    )
+
+
+def _fill_missing(
+    con: duckdb.DuckDBPyConnection,
+    documents: Sequence[Document],
+    found_column: str,
+    tables: Sequence[str],
+    found: Callable[[Document], int],
+    insert: Callable[[duckdb.DuckDBPyConnection, list[Document]], None],
+) -> int:
+    """Rewrite `tables` for the documents whose `found_column` is NULL, then set it; one
+    transaction, so a cut leaves either the old rows or the new ones."""
     if not documents:
         return 0
     unique = _first_of_each(documents)
@@ -394,7 +382,7 @@ def fill_sections(con: duckdb.DuckDBPyConnection, documents: Sequence[Document])
             todo = {
                 r[0]
                 for r in con.execute(
-                    "SELECT document_id FROM documents WHERE sections_found IS NULL "
+                    f"SELECT document_id FROM documents WHERE {found_column} IS NULL "
                     "AND document_id IN (SELECT document_id FROM fill_ids)"
                 ).fetchall()
             }
@@ -406,17 +394,19 @@ def fill_sections(con: duckdb.DuckDBPyConnection, documents: Sequence[Document])
         counts = pa.table(
             {
                 "document_id": [d.document_id for d in chosen],
-                "n": pa.array([len(d.sections) for d in chosen], pa.int32()),
+                "n": pa.array([found(d) for d in chosen], pa.int32()),
             }
         )
         con.register("fill_counts", counts)
         try:
+            for table in tables:
+                con.execute(
+                    f"DELETE FROM {table} "
+                    "WHERE document_id IN (SELECT document_id FROM fill_counts)"
+                )
+            insert(con, chosen)
             con.execute(
-                "DELETE FROM sections WHERE document_id IN (SELECT document_id FROM fill_counts)"
-            )
-            _insert_sections(con, chosen)
-            con.execute(
-                "UPDATE documents SET sections_found = c.n FROM fill_counts c "
+                f"UPDATE documents SET {found_column} = c.n FROM fill_counts c "
                 "WHERE documents.document_id = c.document_id"
             )
         finally:
