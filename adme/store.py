@@ -116,7 +116,7 @@ def _upgrade_if_older(db_path: Path) -> None:
                 r[0]
                 for r in con.execute(
                     "SELECT function_name FROM duckdb_functions() "
-                    "WHERE function_type = 'macro' AND NOT internal"
+                    "WHERE function_type IN ('macro', 'table_macro') AND NOT internal"
                 ).fetchall()
             }
         finally:

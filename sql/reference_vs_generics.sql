@@ -10,14 +10,7 @@
 -- duckdb CLI:
 --   duckdb data/adme.duckdb -c "PREPARE q AS $(cat sql/reference_vs_generics.sql) EXECUTE q(ingredient := 'celecoxib', unii := NULL);"
 WITH matching AS (
-    SELECT DISTINCT i.document_id
-    FROM ingredients i
-    WHERE i.role = 'active'
-      AND CASE WHEN $ingredient IS NULL AND $unii IS NULL
-               THEN error('give --param ingredient=NAME or --param unii=CODE')
-               ELSE (lower(i.name) = lower($ingredient) OR lower(i.moiety_name) = lower($ingredient)
-                     OR upper(i.unii) = upper($unii) OR upper(i.moiety_unii) = upper($unii))
-          END
+    SELECT document_id FROM documents_with_active($ingredient, $unii)
 ),
 labels AS (
     SELECT d.document_id, d.set_id, n.display_name, n.active_ingredients, n.marketing_category,

@@ -108,6 +108,19 @@ CREATE TABLE IF NOT EXISTS ingredients (
     PRIMARY KEY (document_id, product_ordinal, ingredient_ordinal)
 );
 
+-- The documents with an active ingredient named `ingredient` (its name or its active moiety's,
+-- any case: naproxen finds naproxen and naproxen sodium) or with UNII `unii` (ingredient's or
+-- moiety's); the reports that look up one drug share it. Both NULL is an error, not every label.
+CREATE OR REPLACE MACRO documents_with_active(ingredient, unii) AS TABLE
+    SELECT DISTINCT i.document_id
+    FROM ingredients i
+    WHERE i.role = 'active'
+      AND CASE WHEN ingredient IS NULL AND unii IS NULL
+               THEN error('give --param ingredient=NAME or --param unii=CODE')
+               ELSE (lower(i.name) = lower(ingredient) OR lower(i.moiety_name) = lower(ingredient)
+                     OR upper(i.unii) = upper(unii) OR upper(i.moiety_unii) = upper(unii))
+          END;
+
 -- A human name for every document and what it is made of, for every report that names a drug:
 -- display_name: its products' names, each with its generic name when that differs ("Lipitor
 --   (atorvastatin calcium)"), in product order; else the product line of a PLR title ("These
