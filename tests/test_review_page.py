@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 from typer.testing import CliRunner
 
 from adme import store
@@ -21,6 +18,7 @@ from adme.serve import create_app, start_line
 from adme.spl import Document, Paragraph
 from tests import reporting_db
 from tests.label_helpers import build_classifier
+from tests.live_server import LiveServer
 
 CLASSES = reporting_db.CLASSES
 EXTRA_TEXTS = (  # unlabelled paragraphs of one more label, so the queue holds five texts
@@ -111,34 +109,12 @@ def unlabelled_texts(db_path: Path) -> int:
     )[0][0]
 
 
-class ThreadServer:
-    """The app under uvicorn on a free port of 127.0.0.1, in a thread (API tests)."""
-
-    def __init__(self, app):
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 # --- the JSON API ---------------------------------------------------------------------------
 
 
 def test_read_only_server_shows_the_queue_and_refuses_answers(db, classifier_dir):
     """Without --allow-reviews: the page and queue are served, every write is a 403, no row."""
-    with ThreadServer(create_app(db, classifier_dir)) as url:
+    with LiveServer(create_app(db, classifier_dir)) as url:
         page = requests.get(f"{url}/review", timeout=10)
         assert page.status_code == 200 and "adme review" in page.text
         assert "http" not in page.text.replace("http-equiv", "")  # nothing loaded from elsewhere
@@ -160,7 +136,7 @@ def test_answers_bad_input_and_undo_over_http(db, classifier_dir):
     """A label outside the five is 422, an unknown paragraph 404, a double undo 409; good
     answers are rows at once; a drug's paragraphs come in reading order with predictions."""
     app = create_app(db, classifier_dir, allow_reviews=True, reviewer="ana")
-    with ThreadServer(app) as url:
+    with LiveServer(app) as url:
         queue = requests.get(f"{url}/api/review/items?queue=disagreements", timeout=10).json()
         assert queue["total"] > 0
         assert all(i["rule_label"] != i["model"]["label"] for i in queue["items"])
@@ -218,7 +194,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture
 def served(db, classifier_dir):
     """The app of `adme serve --allow-reviews --reviewer ana` on a free port of 127.0.0.1."""
-    with ThreadServer(create_app(db, classifier_dir, allow_reviews=True, reviewer="ana")) as url:
+    with LiveServer(create_app(db, classifier_dir, allow_reviews=True, reviewer="ana")) as url:
         yield url
 
 

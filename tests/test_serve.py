@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 import requests
-import uvicorn
 from typer.testing import CliRunner
 
 from adme import store
@@ -18,6 +14,7 @@ from adme.model_id import model_id
 from adme.serve import create_app
 from tests import reporting_db
 from tests.label_helpers import build_classifier
+from tests.live_server import LiveServer
 
 CLASSES = reporting_db.CLASSES
 TABLES = ("documents", "paragraphs", "predictions")
@@ -46,29 +43,6 @@ def db(classifier_dir, tmp_path_factory):
     )
     con.close()
     return path
-
-
-class LiveServer:
-    """A uvicorn server on a free port of 127.0.0.1, run in a background thread."""
-
-    def __init__(self, app):
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
