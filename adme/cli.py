@@ -42,7 +42,7 @@ DbCreated = Annotated[
 ]
 Cache = Annotated[
     Path,
-    typer.Option("--cache", metavar="DIR", help="Content-addressed cache of raw SPL XML."),
+    typer.Option("--cache", metavar="FOLDER", help="Content-addressed cache of raw SPL XML."),
 ]
 TrainedModel = Annotated[
     Path,
@@ -90,13 +90,6 @@ ModelMaxLength = Annotated[
         "was trained with (its adme.json; 128 for folders without one).",
     ),
 ]
-Output = Annotated[Path | None, typer.Option("--output", "-o", metavar="PATH")]
-
-# Kept for commands written before the annotations above (same meaning as DbCreated / Cache).
-DB_OPTION = typer.Option(DEFAULT_DB, "--db", metavar="FILE", help="DuckDB file.")
-CACHE_OPTION = typer.Option(
-    Path("data/cache"), "--cache", metavar="DIR", help="Content-addressed cache of raw SPL XML."
-)
 
 
 def number_option(
@@ -173,6 +166,7 @@ def fetch(
     from_path: Path = typer.Option(
         None,
         "--from",
+        metavar="PATH",
         help="Read labels from disk instead of DailyMed: one SPL XML, a folder of XML, a DailyMed "
         "release ZIP (ZIP of inner ZIPs) or a folder of inner ZIPs.",
     ),
@@ -225,12 +219,6 @@ def fetch(
     ),
     retries: int = typer.Option(
         5, "--retries", min=0, help="DailyMed: retries on 429, 5xx and timeouts, with backoff."
-    ),
-    batch_size: int = typer.Option(
-        100,
-        "--batch-size",
-        min=1,
-        help="Documents per transaction (a kill loses only the batch in progress).",
     ),
     keep_xml: bool = typer.Option(
         False,
@@ -287,6 +275,12 @@ def fetch(
         help="Only read the products and ingredients of documents an older adme stored, from "
         "--cache or the file they came from (paragraphs and predictions stay); lists those "
         "whose XML is gone. Rerunning the same --from does the same for its documents.",
+    ),
+    batch_size: int = typer.Option(
+        100,
+        "--batch-size",
+        min=1,
+        help="Documents per transaction (a kill loses only the batch in progress).",
     ),
     progress: Progress = True,
     db: DbCreated = DEFAULT_DB,
@@ -373,7 +367,6 @@ def merge(
 @one_line_errors
 def split(
     name: str = typer.Argument(..., help="Name to store the split under (adme train --split)."),
-    db: DbExisting = DEFAULT_DB,
     classes: str = typer.Option(
         "five",
         "--classes",
@@ -430,6 +423,7 @@ def split(
         help="Use reviewed labels (adme review import, the review page): they override the "
         "rule label and add paragraphs the rule left unlabelled.",
     ),
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Store a named, reproducible, leak-free train/validation/test split; print its counts."""
     from adme.split import make_split
@@ -458,10 +452,9 @@ def split(
 @app.command()
 @one_line_errors
 def pretrain(
-    db: DbExisting = DEFAULT_DB,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to save the model in.")] = (
-        Path("models/adme-bert-small")
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FOLDER", help="Folder to save the model in.")
+    ] = (Path("models/adme-bert-small")),
     model: BaseModel = None,
     vocab_size: int = typer.Option(
         8000, "--vocab-size", min=1, help="WordPiece vocabulary size (new model)."
@@ -469,7 +462,6 @@ def pretrain(
     hidden_size: int = typer.Option(256, "--hidden-size", min=1, help="Hidden size (new model)."),
     num_layers: int = typer.Option(4, "--num-layers", min=1, help="Encoder layers (new model)."),
     num_heads: int = typer.Option(4, "--num-heads", min=1, help="Attention heads (new model)."),
-    max_length: MaxLength = 128,
     epochs: int = typer.Option(1, "--epochs", min=1, help="Passes over the corpus."),
     max_steps: int = typer.Option(
         None,
@@ -477,7 +469,6 @@ def pretrain(
         min=1,
         help="Stop after this many optimiser steps (overrides --epochs).",
     ),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Paragraphs per step."),
     lr: float = typer.Option(
         5e-4, "--lr", callback=positive, help="Peak AdamW learning rate (linear decay)."
     ),
@@ -488,7 +479,6 @@ def pretrain(
         help="Fraction of tokens masked for prediction, in (0, 1).",
     ),
     seed: Seed = 42,
-    device: Device = "auto",
     texts_limit: int = typer.Option(
         None, "--texts-limit", min=1, help="Use at most this many distinct paragraph texts."
     ),
@@ -511,7 +501,11 @@ def pretrain(
         help="Also save the model after these steps (e.g. 250,500,1000) in "
         "OUTPUT/checkpoint-STEP, to see what more pre-training buys.",
     ),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Paragraphs per step."),
+    max_length: MaxLength = 128,
+    device: Device = "auto",
     progress: Progress = True,
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Masked-language pre-train a small BERT (or continue one) on the stored label texts.
 
@@ -594,6 +588,7 @@ def train(
         typer.Option(
             "--output",
             "-o",
+            metavar="FOLDER",
             help="Model folder (default models/<run_id>); with several seeds, one sub-folder each.",
         ),
     ] = None,
@@ -641,10 +636,6 @@ def train(
         help="--method drw only: epoch (from 1) at which re-weighting starts (default: the "
         "last). In --grid, a candidate shorter than this re-weights its last epoch.",
     ),
-    batch_size: int = typer.Option(
-        16, "--batch-size", min=1, help="Global batch size (split across torchrun processes)."
-    ),
-    max_length: MaxLength = 128,
     grid: bool = typer.Option(
         False,
         "--grid",
@@ -654,6 +645,10 @@ def train(
     grid_lrs: str = typer.Option(
         "1e-5,5e-5,1e-4,5e-4", "--grid-lrs", help="Learning rates tried by --grid."
     ),
+    batch_size: int = typer.Option(
+        16, "--batch-size", min=1, help="Global batch size (split across torchrun processes)."
+    ),
+    max_length: MaxLength = 128,
     device: Device = "auto",
     progress: Progress = True,
     db: DbExisting = DEFAULT_DB,
@@ -780,11 +775,15 @@ def sweep(
     drw_epoch: int = typer.Option(
         None, "--drw-epoch", min=1, help="drw: epoch re-weighting starts."
     ),
+    output: Path = typer.Option(
+        None,
+        "--output",
+        "-o",
+        metavar="FOLDER",
+        help="Root of the model folders (default models/sweeps).",
+    ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Global batch size."),
     max_length: MaxLength = 128,
-    output: Path = typer.Option(
-        None, "--output", "-o", help="Root of the model folders (default models/sweeps)."
-    ),
     device: Device = "auto",
     progress: Progress = True,
     db: DbExisting = DEFAULT_DB,
@@ -840,21 +839,6 @@ def label(
         "this model has not predicted yet.",
     ),
     model: TrainedModel = ...,
-    db: Annotated[
-        Path,
-        typer.Option(
-            "--db",
-            metavar="FILE",
-            help="DuckDB file: created if missing when PATH gives labels to store; without PATH "
-            "it must exist.",
-        ),
-    ] = DEFAULT_DB,
-    cache: Cache = Path("data/cache"),
-    batch_size: int = typer.Option(
-        64, "--batch-size", min=1, help="Paragraphs per forward pass (batched by length)."
-    ),
-    max_length: ModelMaxLength = None,
-    device: Device = "auto",
     relabel: bool = typer.Option(
         False, "--relabel", help="Replace this model's stored predictions instead of skipping."
     ),
@@ -868,7 +852,22 @@ def label(
     workers: int = typer.Option(
         None, "--workers", min=0, hidden=True, help="Deprecated name of --tokenizer-workers."
     ),
+    batch_size: int = typer.Option(
+        64, "--batch-size", min=1, help="Paragraphs per forward pass (batched by length)."
+    ),
+    max_length: ModelMaxLength = None,
+    device: Device = "auto",
     progress: Progress = True,
+    db: Annotated[
+        Path,
+        typer.Option(
+            "--db",
+            metavar="FILE",
+            help="DuckDB file: created if missing when PATH gives labels to store; without PATH "
+            "it must exist.",
+        ),
+    ] = DEFAULT_DB,
+    cache: Cache = Path("data/cache"),
 ) -> None:
     """Store new labels and write one prediction per paragraph and model into the database."""
     from adme.label import label as run_label
@@ -903,6 +902,7 @@ def evaluate(
     gold: Path = typer.Option(
         None,
         "--gold",
+        metavar="FILE",
         help="JSONL of hand labels (fields text, label, text_hash; null labels are skipped), "
         "e.g. ../shared/gold/unlabelled_gold.jsonl.",
     ),
@@ -912,10 +912,18 @@ def evaluate(
         help="What else to score on: split:NAME (that split's test part) or reviews (every "
         "reviewed text, with the label in force).",
     ),
-    db: DbCreated = DEFAULT_DB,
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Paragraphs per forward pass."),
     max_length: ModelMaxLength = None,
     device: Device = "auto",
+    db: Annotated[
+        Path,
+        typer.Option(
+            "--db",
+            metavar="FILE",
+            help="DuckDB file the run is stored in: created if missing with --gold; --on reads "
+            "it, so there it must exist.",
+        ),
+    ] = DEFAULT_DB,
 ) -> None:
     """Score a model on hand labels or a split's test part; store the result as a run."""
     from adme.evaluate import evaluate as run_evaluate
@@ -940,7 +948,6 @@ def evaluate(
 @one_line_errors
 def report(
     name: str = typer.Argument(None, help="Report to run: a file sql/NAME.sql (see --list)."),
-    db: DbExisting = DEFAULT_DB,
     param: list[str] = typer.Option(
         [], "--param", "-p", help="KEY=VALUE bound to $KEY in the SQL (repeatable)."
     ),
@@ -948,9 +955,10 @@ def report(
         "table", "--format", "-f", help="table (terminal), csv, json or parquet (needs --output)."
     ),
     output: Path = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of stdout."
+        None, "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."
     ),
     list_: bool = typer.Option(False, "--list", help="List every report with its description."),
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Run a SQL report from sql/ against the database and print or export its rows."""
     from adme import reports, store
@@ -975,7 +983,6 @@ def sql_command(
         metavar="FILE|QUERY",
         help="A .sql file (e.g. sql/class_balance.sql) or a query in quotes.",
     ),
-    db: DbExisting = DEFAULT_DB,
     param: list[str] = typer.Option(
         [],
         "--param",
@@ -987,11 +994,12 @@ def sql_command(
         "table", "--format", "-f", help="table (terminal), csv, json or parquet (needs --output)."
     ),
     output: Path = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of stdout."
+        None, "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."
     ),
     write: bool = typer.Option(
         False, "--write", help="Open the database read-write (default: read-only)."
     ),
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Run any SQL file or query on the database with adme's own DuckDB and print its rows.
 
@@ -1024,9 +1032,8 @@ def plot(
         ..., help="class-balance, per-class-f1, confusion, confidence or sweep."
     ),
     output: Path = typer.Option(
-        ..., "--output", "-o", help="Image file to write (.png, .svg or .pdf)."
+        ..., "--output", "-o", metavar="FILE", help="Image file to write (.png, .svg or .pdf)."
     ),
-    db: DbExisting = DEFAULT_DB,
     split: str = typer.Option(
         None, "--split", help="class-balance: show this split's parts side by side."
     ),
@@ -1044,6 +1051,7 @@ def plot(
         help="confidence: model folder or model id (default: the only model with predictions).",
     ),
     sweep: str = typer.Option(None, "--sweep", help="sweep: the sweep to draw (adme sweep NAME)."),
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Draw a figure (class balance, per-class F1, confusion, confidence, sweep) to a file."""
     from adme import plots
@@ -1069,10 +1077,10 @@ def review_import(
         "in, a gold-style file (text_hash, text, label) or an `adme review export`. Rows match "
         "by paragraph_id, else text_hash, else normalised text; blank labels are skipped.",
     ),
-    db: DbExisting = DEFAULT_DB,
     reviewer: str = typer.Option(
         None, "--reviewer", help="Name for rows without a reviewer column (default: login name)."
     ),
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Store reviewed labels from a file; refused rows go to stderr by line number, exit 1."""
     from adme.reviews import import_reviews
@@ -1088,14 +1096,16 @@ def review_import(
 @review_app.command("export")
 @one_line_errors
 def review_export(
-    db: DbExisting = DEFAULT_DB,
-    output: Path = typer.Option(None, "--output", "-o", help="Write to this file, not stdout."),
+    output: Path = typer.Option(
+        None, "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."
+    ),
     fmt: str = typer.Option(
         None, "--format", "-f", help="csv or jsonl (default: from --output's suffix, else csv)."
     ),
     all_rows: bool = typer.Option(
         False, "--all", help="Every review row ever recorded, undos included (the audit trail)."
     ),
+    db: DbExisting = DEFAULT_DB,
 ) -> None:
     """Write the reviewed labels in force (one per text) as CSV or JSONL."""
     from adme.reviews import export_reviews
@@ -1109,14 +1119,6 @@ def review_export(
 @one_line_errors
 def serve(
     model: TrainedModel = ...,
-    db: Annotated[
-        Path,
-        typer.Option(
-            "--db",
-            metavar="FILE",
-            help="DuckDB file GET /documents reads (read-only; POST /label works without it).",
-        ),
-    ] = DEFAULT_DB,
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind (127.0.0.1: this machine only)."
     ),
@@ -1127,7 +1129,6 @@ def serve(
     max_paragraphs: int = typer.Option(
         256, "--max-paragraphs", min=1, help="Most paragraphs one POST /label may send."
     ),
-    device: Device = "auto",
     allow_reviews: bool = typer.Option(
         False,
         "--allow-reviews",
@@ -1138,6 +1139,15 @@ def serve(
         None, "--reviewer", help="Name recorded with every answer given on the review page."
     ),
     max_length: ModelMaxLength = None,
+    device: Device = "auto",
+    db: Annotated[
+        Path,
+        typer.Option(
+            "--db",
+            metavar="FILE",
+            help="DuckDB file GET /documents reads (read-only; POST /label works without it).",
+        ),
+    ] = DEFAULT_DB,
 ) -> None:
     """Serve the review page (/review), POST /label, GET /documents/{set_id}, GET /health.
 

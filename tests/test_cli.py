@@ -22,12 +22,19 @@ COMMANDS = (
     "split",
     "pretrain",
     "train",
+    "ensemble",
     "sweep",
     "label",
+    "evaluate",
     "report",
+    "sql",
     "plot",
+    "review import",
+    "review export",
     "serve",
 )
+# Options shared by several commands close every command's option list, in this order.
+SHARED_TAIL = ("--batch-size", "--max-length", "--device", "--progress", "--db", "--cache")
 WIDE = {"COLUMNS": "250"}
 
 
@@ -159,15 +166,19 @@ def test_the_exit_code_rule(exc, code):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_help_reads_as_one_tool(command):
     """Shared options are spelled, abbreviated and explained alike in every command."""
-    result = run(command, "--help")
+    result = run(*command.split(), "--help")
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
-    if "--db" in text:
-        assert "FILE" in text
-    if command in ("split", "pretrain", "train", "sweep", "report", "plot"):
+    assert "--db FILE" in text
+    if command in ("label", "evaluate"):  # creates it only when it has labels to store
+        assert "created if missing" in text and "must exist" in text
+    elif command in ("fetch", "merge"):
+        assert "created if missing" in text and "must exist" not in text
+    elif command != "serve":  # serve: "DuckDB file GET /documents reads (read-only ...)"
         assert "it must exist" in text and "created if missing" not in text
-    if command in ("fetch", "merge"):
-        assert "created if missing" in text
+    assert "<path>" not in text.split("Options")[-1], f"{command}: an option without FILE/FOLDER"
+    if "--cache" in text:
+        assert "--cache FOLDER" in text
     if "--model" in text:
         assert "--model -m" in text, f"{command}: --model without -m"
     if "--device" in text:
@@ -175,6 +186,28 @@ def test_every_help_reads_as_one_tool(command):
     if "--progress" in text:
         assert "Show a progress bar on stderr" in text
     assert "--workers" not in text or command == "fetch"  # label's is --tokenizer-workers
+
+
+def _options(command: str) -> list[str]:
+    """COMMAND's visible options in the order --help lists them."""
+    found = typer.main.get_command(app)
+    for word in command.split():
+        found = found.commands[word]
+    return [
+        p.opts[0]
+        for p in found.params
+        if p.param_type_name == "option" and not p.hidden and p.opts[0].startswith("--")
+    ]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_shared_options_close_every_option_list_in_one_order(command):
+    """The command's own options first, then --batch-size ... --db --cache as everywhere else."""
+    options = _options(command)
+    shared = [o for o in options if o in SHARED_TAIL]
+    assert shared, command
+    assert options[-len(shared) :] == shared, options
+    assert shared == sorted(shared, key=SHARED_TAIL.index)
 
 
 def test_label_workers_is_a_deprecated_alias(tmp_path):
