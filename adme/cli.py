@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from adme import __version__
 from adme.checks import number_fault
@@ -21,7 +22,38 @@ from adme.errors import AdmeError, UsageError
 # adme draws its own progress bars; transformers' per-load and per-save bars would interleave.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+# Typer's (click's) exception base; Typer vendors click in some versions, so found, not imported.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class _OneLineErrors(TyperGroup):
+    """The top-level group: Typer's own usage errors read like adme's, one line on stderr.
+
+    An unknown option, a value out of range (`serve --port 99999`) or a missing `--model` print
+    `error: <what is wrong> (see adme CMD --help)` and exit 2 instead of a usage box, so every
+    error of every command is one `error:` line (README, "Exit codes").
+    """
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _ClickException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help
+                ctx = getattr(exc, "ctx", None)
+                where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+                message = " ".join(exc.format_message().split())
+                typer.echo(f"error: {message}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="FDA drug labels -> pharmacokinetics paragraphs in DuckDB -> ADME classifier.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

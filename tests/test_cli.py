@@ -40,7 +40,7 @@ WIDE = {"COLUMNS": "250"}
 
 def run(*args: str):
     """Invoke adme with ARGS; stdout and stderr kept apart."""
-    return CliRunner().invoke(app, list(args), env=WIDE)
+    return CliRunner().invoke(app, list(args), env=WIDE, prog_name="adme")
 
 
 @pytest.mark.parametrize(
@@ -83,19 +83,33 @@ def run(*args: str):
     ],
 )
 def test_usage_errors_exit_2_before_touching_anything(args, tmp_path):
-    """A wrong command line exits 2 and never creates the database it names."""
+    """A wrong command line exits 2, says so in one line and never creates the database it names.
+
+    Typer's own checks (a range, a missing option) read like adme's: one `error:` line.
+    """
     db = tmp_path / "never.duckdb"
     result = run(*args, "--db", str(db))
     assert result.exit_code == 2, (result.exit_code, result.output)
     assert not db.exists()
-    if result.stderr.startswith("error: "):  # adme's own usage errors: exactly one line
-        assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["split", "s", "--method", "ratio"], "--method ratio needs --ratio, a fraction in (0, 1]"),
+        (["serve", "--model", "m", "--port", "99999"], "Invalid value for '--port': "),
+        (
+            ["fetch", "--drug", "x", "--rate", "-1"],
+            "Invalid value for '--rate': -1.0: must be above 0 (see adme fetch --help)",
+        ),
+        (
+            ["label", "--batch-size", "4"],
+            "Missing option '--model' / '-m'. (see adme label --help)",
+        ),
+        (["nosuch"], "No such command 'nosuch'. (see adme --help)"),
         (["train", "--split", "s", "--seeds", "42,42"], "--seeds 42,42: 42 is given twice"),
         (["train", "--split", "s", "--seeds", "a,b"], "--seeds a,b: 'a' is not a number"),
         (["train", "--split", "s", "--grid-lrs", "1e-5,inf"], "--grid-lrs 1e-5,inf: inf must be"),
