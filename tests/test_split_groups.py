@@ -101,7 +101,8 @@ def test_a_text_shared_by_drugs_on_both_sides_stays_on_the_training_side(drugs_d
     assert boilerplate_parts == [("train",)]
     assert summary.shared == 1
     assert any(
-        line.startswith("1 text found in drug groups on both sides was kept") for line in summary.lines()
+        line.startswith("1 text found in drug groups on both sides was kept")
+        for line in summary.lines()
     )
 
 
