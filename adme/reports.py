@@ -162,11 +162,23 @@ def bind_values(name: str, sql: str, given: Mapping[str, Any]) -> dict[str, Any]
     return bound
 
 
+def report_error(name: str, exc: duckdb.Error) -> AdmeError:
+    """A report's failure as one line; a report's own `error('...')` reads as its words alone.
+
+    DuckDB prefixes what SQL's error() raises with "Invalid Input Error: "; the report wrote the
+    message for the user (model_compare: "unknown model id ..."), so the prefix is dropped.
+    """
+    text = first_line(exc)
+    if isinstance(exc, duckdb.InvalidInputException):
+        text = text.removeprefix("Invalid Input Error: ")
+    return AdmeError(f"report {name}: {text}")
+
+
 def _execute(con: duckdb.DuckDBPyConnection, name: str, sql: str, bound: dict[str, Any]):
     try:
         return con.execute(sql, bound) if bound else con.execute(sql)
     except duckdb.Error as exc:
-        raise AdmeError(f"report {name}: {first_line(exc)}") from exc
+        raise report_error(name, exc) from exc
 
 
 def run_query(
@@ -211,7 +223,7 @@ def report_arrow(
         try:
             return con.sql(sql, params=bound or None).to_arrow_table()
         except duckdb.Error as exc:
-            raise AdmeError(f"report {name}: {first_line(exc)}") from exc
+            raise report_error(name, exc) from exc
     finally:
         con.close()
 
