@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from adme import __version__
 from adme.checks import number_fault
-from adme.errors import AdmeError, UsageError
+from adme.errors import AdmeError, UsageError, first_line
 
 # adme draws its own progress bars; transformers' per-load and per-save bars would interleave.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -155,7 +155,8 @@ def one_line_errors(command):
     """Print adme's errors as one `error: ...` line: exit 1, or 2 for usage; Ctrl-C exits 130.
 
     The exit-code rule of every command: 2 when the command line itself is wrong (Typer's own
-    checks and adme's UsageError), 1 when the data, a file, the network or the run fails,
+    checks and adme's UsageError), 1 when the data, a file (an OSError too), the network or the
+    run fails,
     130 on Ctrl-C (everything committed so far is kept; run the command again to resume).
     """
 
@@ -168,6 +169,10 @@ def one_line_errors(command):
             raise typer.Exit(2) from None
         except AdmeError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except OSError as exc:  # a file adme cannot read or write (a folder, no permission, ...)
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.echo(f"error: {where}{exc.strerror or first_line(exc)}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: run the same command again to resume", err=True)
@@ -1001,7 +1006,7 @@ def report(
             typer.echo(f"{report_name:24s} {text}" + (f" {params}" if params else ""))
         return
     if name is None:
-        raise AdmeError("give a report NAME, or --list to see them")
+        raise UsageError("give a report NAME, or --list to see them")
     result = reports.export_report(db, name, reports.parse_param_pairs(param), fmt, output)
     _print_result(result, output)
 

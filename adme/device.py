@@ -10,7 +10,7 @@ import contextlib
 
 import torch
 
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -22,7 +22,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         return torch.device(name)
     except RuntimeError as exc:
-        raise AdmeError(f"--device {name}: not a device ({exc})") from exc
+        raise UsageError(f"--device {name}: not a device ({exc})") from exc
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from adme import store
-from adme.errors import AdmeError, first_line
+from adme.errors import AdmeError, UsageError, first_line
 from adme.wording import count
 
 ALIAS = "adme_part"  # the name merge_part.sql reads the part under
@@ -162,7 +162,7 @@ def merge_parts(db_path: str | Path, parts: Sequence[str | Path]) -> MergeSummar
     db_path = Path(db_path)
     parts = [Path(p) for p in parts]
     if not parts:
-        raise AdmeError("give at least one PART.duckdb to merge")
+        raise UsageError("give at least one PART.duckdb to merge")
     for part in parts:
         if not part.exists():
             raise AdmeError(f"{part}: part does not exist")

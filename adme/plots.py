@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from adme import reports
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 from adme.rules import BINARY_CLASSES, FIVE_CLASSES
 from adme.wording import count
 
@@ -289,7 +289,7 @@ def sweep_figure(db_path: str | Path, sweep: str | None) -> Figure:
     has two seeds or more (one seed gives no band: there is no spread to show).
     """
     if not sweep:
-        raise AdmeError(f"give --sweep NAME; stored sweeps: {_listing(choices(db_path, 'sweep'))}")
+        raise UsageError(f"give --sweep NAME; stored sweeps: {_listing(choices(db_path, 'sweep'))}")
     _, rows = reports.run_query(db_path, "sweep_summary", {"sweep": sweep})
     if not rows:
         raise AdmeError(
@@ -361,7 +361,7 @@ def plot(
         "sweep": lambda: sweep_figure(db_path, sweep),
     }
     if name not in builders:
-        raise AdmeError(f"unknown plot {name!r}; available: {', '.join(PLOT_NAMES)}")
+        raise UsageError(f"unknown plot {name!r}; available: {', '.join(PLOT_NAMES)}")
     output = Path(output)
     if output.suffix.lower() not in IMAGE_SUFFIXES:
         raise AdmeError(f"{output}: the output must end in {', '.join(IMAGE_SUFFIXES)}")

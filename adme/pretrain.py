@@ -218,7 +218,7 @@ def corpus_texts(
     pre-trained model has not read the paragraphs it will later be scored on.
     """
     if corpus not in CORPORA:
-        raise AdmeError(f"--corpus {corpus}: unknown (choose {' or '.join(CORPORA)})")
+        raise UsageError(f"--corpus {corpus}: unknown (choose {' or '.join(CORPORA)})")
     con = store.connect(db_path, read_only=True)
     try:
         if (

@@ -76,7 +76,7 @@ def list_reports() -> list[tuple[str, str]]:
 def report_sql(name: str) -> str:
     """The SQL text of report NAME; an unknown name is an error listing the available ones."""
     if not _NAME.match(name) or name not in report_names():
-        raise AdmeError(f"unknown report {name!r}; available: {', '.join(report_names())}")
+        raise UsageError(f"unknown report {name!r}; available: {', '.join(report_names())}")
     return store.sql_text(name)
 
 
@@ -135,7 +135,7 @@ def parse_param_pairs(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise AdmeError(f"--param {pair!r}: expected KEY=VALUE")
+            raise UsageError(f"--param {pair!r}: expected KEY=VALUE")
         params[key.strip()] = value.strip()
     return params
 
@@ -150,13 +150,13 @@ def bind_values(name: str, sql: str, given: Mapping[str, Any]) -> dict[str, Any]
     if unknown:
         takes = ", ".join(declared) or "no parameters"
         listed = ", ".join(unknown)
-        raise AdmeError(f"report {name}: unknown parameter {listed} (it takes: {takes})")
+        raise UsageError(f"report {name}: unknown parameter {listed} (it takes: {takes})")
     bound: dict[str, Any] = {}
     for key, default in declared.items():
         if key in given:
             bound[key] = given[key]
         elif default is REQUIRED:
-            raise AdmeError(f"report {name}: missing required parameter {key} (--param {key}=...)")
+            raise UsageError(f"report {name}: missing required parameter {key} (--param {key}=...)")
         else:
             bound[key] = typed_value(default)
     return bound
@@ -267,11 +267,11 @@ def json_text(columns: Sequence[str], rows: Sequence[tuple]) -> str:
 
 def _check_format(fmt: str, output: str | Path | None) -> None:
     if fmt not in FORMATS:
-        raise AdmeError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+        raise UsageError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     if fmt == "parquet" and output is None:
-        raise AdmeError("--format parquet writes a binary file: give --output FILE.parquet")
+        raise UsageError("--format parquet writes a binary file: give --output FILE.parquet")
     if fmt == "table" and output is not None:
-        raise AdmeError("--output needs --format csv, json or parquet (table is for the terminal)")
+        raise UsageError("--output needs --format csv, json or parquet (table is for the terminal)")
 
 
 def _render(

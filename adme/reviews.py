@@ -34,7 +34,7 @@ import duckdb
 import pyarrow as pa
 
 from adme import store
-from adme.errors import AdmeError
+from adme.errors import AdmeError, UsageError
 from adme.rules import LABELS
 from adme.wording import count
 
@@ -402,7 +402,7 @@ def export_reviews(
     if fmt is None:
         fmt = "jsonl" if output and Path(output).suffix.lower() in (".jsonl", ".json") else "csv"
     if fmt not in FORMATS:
-        raise AdmeError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+        raise UsageError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     con = store.connect(db_path, read_only=True)
     try:
         query = "queries/reviews_all" if all_rows else "queries/reviews_current"

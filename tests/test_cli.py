@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 
+import duckdb
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -80,6 +81,9 @@ def run(*args: str):
         ["serve", "--model", "m", "--port", "99999"],
         ["serve", "--model", "m", "--port", "0"],
         ["report", "--format", "xml", "--list", "--nope"],
+        ["report", "class_balance", "--format", "xml"],
+        ["plot", "pie", "--output", "x.png"],
+        ["merge"],
     ],
 )
 def test_usage_errors_exit_2_before_touching_anything(args, tmp_path):
@@ -232,3 +236,12 @@ def test_label_workers_is_a_deprecated_alias(tmp_path):
 def test_serve_help_shows_the_rest_body_and_docs():
     text = " ".join(run("serve", "--help").stdout.split())
     assert '{"paragraphs": ["text", ...]}' in text and "/docs" in text
+
+
+def test_a_file_that_cannot_be_written_is_one_line_exit_1(tmp_path):
+    """An OSError (here: --output names a folder) is the run failing: one line, exit 1."""
+    db = tmp_path / "a.duckdb"
+    duckdb.connect(str(db)).close()
+    result = run("sql", "SELECT 1 AS x", "--format", "csv", "-o", str(tmp_path), "--db", str(db))
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {tmp_path}: Is a directory\n"

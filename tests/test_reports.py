@@ -414,13 +414,15 @@ def test_cli_report_prints_and_exports(db, tmp_path):
         (["report", "model_compare"], "error: report model_compare: missing required parameter"),
         (["report", "review_queue", "-p", "threshold"], "error: --param 'threshold': expected"),
         (["report", "class_balance", "-f", "parquet"], "error: --format parquet writes"),
+        (["report", "class_balance", "-f", "xml"], "error: --format xml: expected one of"),
         (["report"], "error: give a report NAME, or --list"),
     ],
 )
 def test_cli_errors_are_one_line_and_leave_rows_unchanged(db, args, message):
+    """Each of these is a wrong command line: one line, exit 2 (README, "Exit codes")."""
     before = {t: reporting_db.table_rows(db, t) for t in ALL_TABLES}
     result = CliRunner().invoke(app, [*args, "--db", str(db)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith(message)
     assert len(result.output.strip().splitlines()) == 1
     assert {t: reporting_db.table_rows(db, t) for t in ALL_TABLES} == before

@@ -77,19 +77,19 @@ def test_a_query_with_parameters_and_several_statements(db, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "code", "message"),
     [
-        (["DELETE FROM paragraphs"], "add --write to change it"),
-        (["no_such_file.sql"], "error: no_such_file.sql: no such SQL file"),
-        (["SELEC 1"], "error: query: Parser Error"),
-        (["SELECT * FROM no_such_table"], "error: query: Catalog Error"),
-        (["SELECT 1", "-f", "xml"], "error: --format xml: expected one of"),
+        (["DELETE FROM paragraphs"], 1, "add --write to change it"),
+        (["no_such_file.sql"], 1, "error: no_such_file.sql: no such SQL file"),
+        (["SELEC 1"], 1, "error: query: Parser Error"),
+        (["SELECT * FROM no_such_table"], 1, "error: query: Catalog Error"),
+        (["SELECT 1", "-f", "xml"], 2, "error: --format xml: expected one of"),  # usage: exit 2
     ],
 )
-def test_bad_sql_is_one_line_and_no_row_changes(db, argv, message):
+def test_bad_sql_is_one_line_and_no_row_changes(db, argv, code, message):
     before = reporting_db.table_rows(db, "paragraphs")
     result = _sql(*argv, "--db", str(db))
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert reporting_db.table_rows(db, "paragraphs") == before
