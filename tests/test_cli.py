@@ -245,3 +245,51 @@ def test_a_file_that_cannot_be_written_is_one_line_exit_1(tmp_path):
     result = run("sql", "SELECT 1 AS x", "--format", "csv", "-o", str(tmp_path), "--db", str(db))
     assert result.exit_code == 1
     assert result.stderr == f"error: {tmp_path}: Is a directory\n"
+
+
+# Float options whose range the library checks (adme.checks via split.check_params), not Typer.
+CHECKED_BY_THE_LIBRARY = {
+    ("split", "--test-size"),
+    ("split", "--validation-size"),
+    ("split", "--ratio"),
+    ("split", "--fraction"),
+    ("split", "--mu"),
+    ("sweep", "--test-size"),
+    ("sweep", "--validation-size"),
+}
+
+
+def _number_options():
+    def walk(command, path):
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+            return
+        for p in command.params:
+            if p.type_descriptor.annotation in (int, float):
+                yield " ".join(path), p
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+def test_every_number_option_has_a_range():
+    """A new int/float option without min/max or number_option fails here (issue 13)."""
+    found = _number_options()
+    assert len(found) > 50
+    unchecked = [
+        (command, p.opts[0])
+        for command, p in found
+        if p.min is None and p.max is None and p.callback is None
+    ]
+    assert set(unchecked) == CHECKED_BY_THE_LIBRARY
+
+
+@pytest.mark.parametrize(("command", "option"), sorted(CHECKED_BY_THE_LIBRARY))
+def test_library_checked_numbers_refuse_nan_as_usage(command, option, tmp_path):
+    args = {"split": ["split", "s"], "sweep": ["sweep", "x", "--ratios", "0.5"]}[command]
+    if option in ("--ratio", "--fraction", "--mu"):
+        method = {"--ratio": "ratio", "--fraction": "step", "--mu": "long-tail"}[option]
+        args += ["--method", method] + (["--classes-cut", "other"] if method == "step" else [])
+    result = run(*args, option, "nan", "--db", str(tmp_path / "x.duckdb"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {option} nan: ")
