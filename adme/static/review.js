@@ -66,7 +66,8 @@ async function load() {
 }
 
 function render() {
-  const unit = state.queue === "drug" ? "paragraphs" : "texts";
+  const noun = state.queue === "drug" ? "paragraph" : "text";
+  const unit = state.total === 1 ? noun : `${noun}s`; // "1 text", "2 texts" (adme.wording)
   $("counter").textContent = `done ${state.done} of ${state.total} ${unit}`;
   const item = current();
   const card = $("card");
@@ -81,7 +82,8 @@ function render() {
       say("This queue is empty: the served model has no stored predictions that belong in it " +
           "(run `adme label --model DIR` on this database first).");
     } else {
-      say(`Nothing left to review here: all ${state.total} ${unit} are done.`);
+      say(state.total === 1 ? `Nothing left to review here: the 1 ${unit} is done.`
+                            : `Nothing left to review here: all ${state.total} ${unit} are done.`);
     }
     return;
   }
