@@ -123,6 +123,26 @@ ModelMaxLength = Annotated[
     ),
 ]
 
+# adme report and adme sql: the same three options for binding and writing rows.
+SqlParams = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        metavar="KEY=VALUE",
+        help="Bound to $KEY in the SQL (repeatable); a report file's declared defaults apply "
+        "to what is not given.",
+    ),
+]
+SqlFormat = Annotated[
+    str,
+    typer.Option("--format", "-f", help="table (terminal), csv, json or parquet (needs --output)."),
+]
+SqlOutput = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", metavar="FILE", help="Write to this file instead of stdout."),
+]
+
 
 def number_option(
     low: float | None = None,
@@ -985,15 +1005,9 @@ def evaluate(
 @one_line_errors
 def report(
     name: str = typer.Argument(None, help="Report to run: a file sql/NAME.sql (see --list)."),
-    param: list[str] = typer.Option(
-        [], "--param", "-p", help="KEY=VALUE bound to $KEY in the SQL (repeatable)."
-    ),
-    fmt: str = typer.Option(
-        "table", "--format", "-f", help="table (terminal), csv, json or parquet (needs --output)."
-    ),
-    output: Path = typer.Option(
-        None, "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."
-    ),
+    param: SqlParams = None,
+    fmt: SqlFormat = "table",
+    output: SqlOutput = None,
     list_: bool = typer.Option(False, "--list", help="List every report with its description."),
     db: DbExisting = DEFAULT_DB,
 ) -> None:
@@ -1007,7 +1021,7 @@ def report(
         return
     if name is None:
         raise UsageError("give a report NAME, or --list to see them")
-    result = reports.export_report(db, name, reports.parse_param_pairs(param), fmt, output)
+    result = reports.export_report(db, name, reports.parse_param_pairs(param or []), fmt, output)
     _print_result(result, output)
 
 
@@ -1020,19 +1034,9 @@ def sql_command(
         metavar="FILE|QUERY",
         help="A .sql file (e.g. sql/class_balance.sql) or a query in quotes.",
     ),
-    param: list[str] = typer.Option(
-        [],
-        "--param",
-        "-p",
-        help="KEY=VALUE bound to $KEY in the SQL (repeatable); a report file's declared "
-        "defaults apply.",
-    ),
-    fmt: str = typer.Option(
-        "table", "--format", "-f", help="table (terminal), csv, json or parquet (needs --output)."
-    ),
-    output: Path = typer.Option(
-        None, "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."
-    ),
+    param: SqlParams = None,
+    fmt: SqlFormat = "table",
+    output: SqlOutput = None,
     write: bool = typer.Option(
         False, "--write", help="Open the database read-write (default: read-only)."
     ),
@@ -1045,7 +1049,9 @@ def sql_command(
     """
     from adme import reports
 
-    result = reports.export_sql(db, query, reports.parse_param_pairs(param), fmt, output, write)
+    result = reports.export_sql(
+        db, query, reports.parse_param_pairs(param or []), fmt, output, write
+    )
     _print_result(result, output)
 
 
