@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from adme import __version__
 from adme.checks import number_fault
 from adme.errors import AdmeError, UsageError, first_line
+from adme.precision import PRECISIONS
 
 # adme draws its own progress bars; transformers' per-load and per-save bars would interleave.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -141,6 +142,28 @@ SqlFormat = Annotated[
 SqlOutput = Annotated[
     Path | None,
     typer.Option("--output", "-o", metavar="FILE", help="Write to this file instead of stdout."),
+]
+
+
+def precision_choice(value: str) -> str:
+    """Typer callback: --precision must be one of adme.precision.PRECISIONS."""
+    if value not in PRECISIONS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(PRECISIONS)}")
+    return value
+
+
+# adme label, serve and evaluate: how the one inference path (adme.inference) runs a BERT model
+Precision = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        metavar="|".join(PRECISIONS).upper(),
+        callback=precision_choice,
+        help="How a BERT model computes. auto: on the CPU bf16 where the CPU has native bf16 "
+        "(AMX, AVX512-BF16), else int8 Linear layers (faster; the full model's label on "
+        ">= 99.5% of paragraphs, see benchmarks/RESULTS.md); on a GPU the usual path. full: "
+        "the exact full-precision model. int8, bf16: those, on the CPU. TF-IDF ignores it.",
+    ),
 ]
 
 
@@ -914,6 +937,7 @@ def label(
     ),
     max_length: ModelMaxLength = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     progress: Progress = True,
     db: Annotated[
         Path,
@@ -944,6 +968,7 @@ def label(
         device=device,
         relabel=relabel,
         workers=tokenizer_workers,
+        precision=precision,
         progress=progress,
     )
     for note in summary.notes:
@@ -972,6 +997,7 @@ def evaluate(
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Paragraphs per forward pass."),
     max_length: ModelMaxLength = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     db: Annotated[
         Path,
         typer.Option(
@@ -994,6 +1020,7 @@ def evaluate(
         device=device,
         batch_size=batch_size,
         max_length=max_length,
+        precision=precision,
     )
     for note in summary.notes:
         typer.echo(f"note: {note}", err=True)
@@ -1183,6 +1210,7 @@ def serve(
     ),
     max_length: ModelMaxLength = None,
     device: Device = "auto",
+    precision: Precision = "auto",
     db: Annotated[
         Path,
         typer.Option(
@@ -1211,6 +1239,7 @@ def serve(
             allow_reviews=allow_reviews,
             reviewer=reviewer,
             max_length=max_length,
+            precision=precision,
             announce=typer.echo,
         )
     )

@@ -284,7 +284,8 @@ def build_ensemble(
     if not test.labels:
         raise AdmeError(f"split {split!r}: the test part is empty")
     _check_output(output, [tfidf, bert])
-    options = InferenceOptions(device=device, batch_size=batch_size)
+    # scored like a training run: the full-precision model (label's CPU default may reduce it)
+    options = InferenceOptions(device=device, batch_size=batch_size, precision="full")
     members = {
         name: load_model(folder, options) for name, folder in (("tfidf", tfidf), ("bert", bert))
     }

@@ -231,16 +231,19 @@ def evaluate(
     device: str = "auto",
     batch_size: int = 64,
     max_length: int | None = None,
+    precision: str = "auto",
 ) -> EvaluationSummary:
     """Score the model in MODEL_DIR on TARGET, store the run and the predictions, return both.
 
     Everything is read and checked (model, target, labels) before anything is written; the run
-    and its rows are written in one transaction.
+    and its rows are written in one transaction. `precision` is adme.inference's (auto:
+    reduced precision on the CPU); the run's params record what it resolved to.
     """
     kind, _ = parse_target(target)
-    classifier = load_model(
-        model_dir, InferenceOptions(device=device, batch_size=batch_size, max_length=max_length)
+    options = InferenceOptions(
+        device=device, batch_size=batch_size, max_length=max_length, precision=precision
     )
+    classifier = load_model(model_dir, options)
     data = load_target(db_path, target)
     gold, mapping = map_labels(data.labels, classifier.classes, model_dir)
     started = dt.datetime.now()
@@ -267,6 +270,7 @@ def evaluate(
             "model_run": info.run_id if info else None,
             "kind": classifier.kind,
             "max_length": getattr(classifier, "max_length", None),
+            "precision": getattr(classifier, "precision", None),
             "label_mapping": mapping or None,
             "notes": notes,
         },

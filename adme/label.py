@@ -89,6 +89,7 @@ def label(
     device: str = "auto",
     relabel: bool = False,
     workers: int | None = None,
+    precision: str = "auto",
     progress: bool = True,
 ) -> LabelSummary:
     """Store the labels at `path` (if given) and classify their paragraphs into `predictions`.
@@ -99,12 +100,15 @@ def label(
     a wrong model or a locked file stores nothing. Each chunk of predictions commits on its own:
     an interrupted run keeps what it wrote and the next run does only the rest. `max_length`
     None takes the model folder's own (adme.json); a different value is said in `notes`.
+    `precision` is adme.inference's (auto: reduced precision on the CPU, full on a GPU).
     """
     if path is None and not Path(db_path).exists():
         # without PATH there is nothing to store: a mistyped --db must not become a new, empty
         # database and a run that "labelled 0 paragraphs"
         raise AdmeError(f"{db_path}: database does not exist (give a PATH of labels, or the --db)")
-    classifier = load_model(model_dir, InferenceOptions(device, batch_size, max_length, workers))
+    classifier = load_model(
+        model_dir, InferenceOptions(device, batch_size, max_length, workers, precision)
+    )
     with store.connect(db_path) as con:
         check_classes(classifier, database_class_sets(con), model_dir)
     documents: list[str] | None = None

@@ -221,6 +221,7 @@ def create_app(
     device: str = "auto",
     batch_size: int = 32,
     max_length: int | None = None,
+    precision: str = "auto",
     allow_reviews: bool = False,
     reviewer: str | None = None,
 ) -> FastAPI:
@@ -229,14 +230,15 @@ def create_app(
     The model is loaded now, so a missing or unusable folder is an AdmeError before serving.
     The review page records answers only with ALLOW_REVIEWS, as REVIEWER. `max_length` None
     takes the folder's own (adme.json); the app's `state.notes` says what the command line
-    changed.
+    changed. `precision` is adme.inference's (auto: reduced precision on the CPU).
     """
     db_path = Path(db_path)
     if allow_reviews and not (reviewer or "").strip():  # before the (slow) model load
         raise AdmeError("--allow-reviews needs --reviewer NAME (recorded with every answer)")
-    classifier = load_model(
-        model_dir, InferenceOptions(device=device, batch_size=batch_size, max_length=max_length)
+    options = InferenceOptions(
+        device=device, batch_size=batch_size, max_length=max_length, precision=precision
     )
+    classifier = load_model(model_dir, options)
     inference_lock = threading.Lock()
     db_lock = threading.Lock()  # one connection at a time: see adme/review_page.py
     app = FastAPI(
@@ -350,6 +352,7 @@ def serve(
     max_paragraphs: int = MAX_PARAGRAPHS,
     device: str = "auto",
     max_length: int | None = None,
+    precision: str = "auto",
     allow_reviews: bool = False,
     reviewer: str | None = None,
     announce=None,
@@ -371,6 +374,7 @@ def serve(
             max_paragraphs=max_paragraphs,
             device=device,
             max_length=max_length,
+            precision=precision,
             allow_reviews=allow_reviews,
             reviewer=reviewer,
         )

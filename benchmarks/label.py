@@ -1,26 +1,33 @@
 """Benchmark `adme label` against a naive transformers pipeline loop (not a test).
 
 Same model, same paragraphs, one run:
-  1. ingest the labels at --spl into a fresh DuckDB file with `adme fetch`'s code (or copy --db);
+  1. ingest the labels at --spl (default: the shipped sample, data/spl and data/new) into a
+     fresh DuckDB file with `adme fetch`'s code (or copy --db);
   2. build a randomly initialised small BERT classifier (WordPiece trained on those paragraphs,
-     adme.pretrain's helpers; five ADME classes), unless --model names a trained one;
-  3. time `adme.label.label` (length-sorted batches, dynamic padding, tokenising workers, bulk
-     DuckDB writes) and a loop over `transformers.pipeline("text-classification")` called one
-     paragraph at a time with the same truncation;
-  4. print both throughputs, their ratio (goal >= 3x) and the fraction of identical predictions
-     (goal 1.0 up to ties: a pair whose top two probabilities are within 1e-4 counts as a tie).
+     adme.pretrain's helpers; five ADME classes), unless --model names a trained one (give one
+     for the agreement: an untrained model labels nearly everything alike, see the printed
+     label counts);
+  3. time `adme.label.label` at each --precision (length-sorted batches, dynamic padding,
+     bulk DuckDB writes; on the CPU `auto` is reduced precision) and a loop over
+     `transformers.pipeline("text-classification")` (the full-precision model) called one
+     paragraph at a time with the same truncation, alternating, --rounds times;
+  4. print the throughputs, each precision's ratio to the pipeline (goal >= 3x) and the fraction
+     of its labels identical to the full-precision pipeline's (goal >= 0.995 for what runs by
+     default; a pair whose top two pipeline probabilities are within 1e-4 counts as a tie).
 
-    python benchmarks/label.py --spl data/spl
+    python benchmarks/label.py --precision auto full int8 bf16 --threads 2
     python benchmarks/label.py --spl ../shared/spl/labels --device cuda --batch-size 256
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -29,6 +36,7 @@ from transformers.utils import logging as transformers_logging
 
 from adme import store
 from adme.device import resolve_device
+from adme.inference import PRECISIONS, resolve_precision
 from adme.label import label
 from adme.pretrain import new_bert, train_wordpiece
 from adme.rules import FIVE_CLASSES
@@ -39,7 +47,13 @@ transformers_logging.set_verbosity_error()  # the head-initialised load report i
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spl", type=Path, default=Path("data/spl"), help="labels to ingest")
+    parser.add_argument(
+        "--spl",
+        type=Path,
+        nargs="+",
+        default=[Path("data/spl"), Path("data/new")],
+        help="folders of labels to ingest",
+    )
     parser.add_argument("--db", type=Path, help="an already ingested DuckDB file (copied)")
     parser.add_argument("--model", type=Path, help="a trained classifier folder (default: build)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -48,6 +62,16 @@ def parse_args() -> argparse.Namespace:
         "--workers", type=int, default=None, help="adme label tokeniser workers (default: its own)"
     )
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["auto", "full"],
+        choices=PRECISIONS,
+        help="adme label precisions to time (auto: what adme label does by default)",
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch threads for both sides (default: torch's own)"
+    )
     parser.add_argument("--hidden", type=int, default=256, help="small BERT hidden size")
     parser.add_argument("--layers", type=int, default=4, help="small BERT encoder layers")
     parser.add_argument("--vocab", type=int, default=8000, help="WordPiece vocabulary size")
@@ -69,7 +93,8 @@ def ingested_database(args: argparse.Namespace, work: Path) -> Path:
     else:
         from adme.fetch import fetch_from_path
 
-        fetch_from_path(db, args.spl, work / "cache", progress=False)
+        for folder in args.spl:
+            fetch_from_path(db, folder, work / "cache", progress=False)
     return db
 
 
@@ -102,9 +127,13 @@ def small_classifier(texts: list[str], folder: Path, args: argparse.Namespace) -
 
 
 def time_adme_label(
-    db: Path, model_dir: Path, args: argparse.Namespace, relabel: bool
+    db: Path, model_dir: Path, args: argparse.Namespace, precision: str, relabel: bool
 ) -> tuple[float, dict]:
-    """Paragraphs/s of adme.label on every stored paragraph, and its stored labels by id."""
+    """Paragraphs/s of adme.label on every stored paragraph, and its stored labels by id.
+
+    Like the pipeline's, the time excludes loading the model (and quantising it, for int8: a
+    fraction of a second, once per run).
+    """
     summary = label(
         db,
         model_dir,
@@ -112,6 +141,7 @@ def time_adme_label(
         max_length=args.max_length,
         device=args.device,
         workers=args.workers,
+        precision=precision,
         relabel=relabel,
         progress=False,
     )
@@ -155,6 +185,8 @@ def agreement(ids: list[str], stored: dict, piped: list) -> tuple[float, int, in
 
 def main() -> None:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         db = ingested_database(args, work)
@@ -163,25 +195,44 @@ def main() -> None:
             raise SystemExit(f"no paragraphs to label in {args.db or args.spl}")
         model_dir = args.model or small_classifier(texts, work, args)
         pipe = naive_pipeline(model_dir, args)
+        resolved = {p: resolve_precision(p, pipe.device) for p in args.precision}
         print(
             f"{len(texts)} paragraphs, model {model_dir.name}, device {pipe.device}, "
-            f"batch {args.batch_size}, max_length {args.max_length}, workers {args.workers}"
+            f"batch {args.batch_size}, max_length {args.max_length}, workers {args.workers}, "
+            f"torch threads {torch.get_num_threads()}, "
+            f"precision {', '.join(f'{p} = {r}' for p, r in resolved.items())}"
         )
         pipe(texts[:8], truncation=True, max_length=args.max_length)  # warm-up, untimed
-        adme_rates, pipe_rates = [], []
+        loads = [os.getloadavg()[0]]
+        rates: dict[str, list[float]] = {p: [] for p in args.precision}
+        pipe_rates: list[float] = []
+        stored: dict[str, dict] = {}
         for round_ in range(args.rounds):
-            adme_rate, stored = time_adme_label(db, model_dir, args, relabel=round_ > 0)
+            line = []
+            for precision in args.precision:
+                rate, stored[precision] = time_adme_label(
+                    db, model_dir, args, precision, relabel=bool(round_ or stored)
+                )
+                rates[precision].append(rate)
+                line.append(f"adme {precision} {rate:.1f}/s")
             pipe_rate, piped = time_pipeline(pipe, texts, args)
-            adme_rates.append(adme_rate)
             pipe_rates.append(pipe_rate)
-            print(f"round {round_ + 1}: adme {adme_rate:.1f}/s, pipeline {pipe_rate:.1f}/s")
-        same, differ, ties = agreement(ids, stored, piped)
-    ratio = statistics.median(a / p for a, p in zip(adme_rates, pipe_rates, strict=True))
-    adme_rate, pipe_rate = max(adme_rates), max(pipe_rates)
-    print(f"adme label          {adme_rate:10.1f} paragraphs/s best (incl. DuckDB read, write)")
-    print(f"pipeline, one by one {pipe_rate:9.1f} paragraphs/s best")
-    print(f"speed-up            {ratio:10.2f}x (median of rounds; goal >= 3x)")
-    print(f"identical labels    {same:10.4f} ({differ} differ, {ties} of them ties < {TIE})")
+            loads.append(os.getloadavg()[0])
+            print(f"round {round_ + 1}: {', '.join(line)}, pipeline {pipe_rate:.1f}/s")
+    top = Counter(max(scores, key=lambda s: s["score"])["label"] for scores in piped)
+    # an untrained model gives (nearly) every paragraph one label: agreement is then trivial
+    print(f"full-precision labels: {dict(sorted(top.items()))}")
+    print(f"pipeline, one by one {max(pipe_rates):9.1f} paragraphs/s best")
+    for precision in args.precision:
+        ratio = statistics.median(a / p for a, p in zip(rates[precision], pipe_rates, strict=True))
+        same, differ, ties = agreement(ids, stored[precision], piped)
+        print(
+            f"adme {precision:4} ({resolved[precision]:4}) {max(rates[precision]):9.1f} "
+            f"paragraphs/s best (incl. DuckDB read, write); "
+            f"speed-up {ratio:.2f}x (median of rounds; goal >= 3x); "
+            f"same label as full precision {same:.4f} ({differ} differ, {ties} of them ties)"
+        )
+    print(f"1-minute load average during the run: {min(loads):.1f} to {max(loads):.1f}")
 
 
 if __name__ == "__main__":

@@ -203,6 +203,10 @@ def test_every_help_reads_as_one_tool(command):
         assert "auto (CUDA if present, else CPU), cpu, cuda or cuda:N" in text
     if "--progress" in text:
         assert "Show a progress bar on stderr" in text
+    # the commands that classify share one --precision (adme.inference's one path)
+    assert ("--precision" in text) == (command in ("label", "evaluate", "serve")), command
+    if "--precision" in text:
+        assert "AUTO|FULL|INT8|BF16" in text and "the exact full-precision model" in text
     assert "--workers" not in text or command == "fetch"  # label's is --tokenizer-workers
 
 

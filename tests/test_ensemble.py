@@ -140,7 +140,8 @@ def test_label_stores_what_the_run_scored_on_its_test_part(built, tmp_path):
     db = tmp_path / "adme.duckdb"
     shutil.copyfile(built["db"], db)
     output, summary = built["output"], built["summary"]
-    result = label(db, output, progress=False, device="cpu")
+    # full precision: the run was scored with the full model; label's CPU default reduces it
+    result = label(db, output, progress=False, device="cpu", precision="full")
     assert result.paragraphs > 0
     data = load_split(db, "natural")
     model_id = load_model(output, CPU).model_id
@@ -154,7 +155,7 @@ def test_label_stores_what_the_run_scored_on_its_test_part(built, tmp_path):
     recorded = recorded_test_f1(db, summary.run_id)
     assert set(recorded) == {*data.classes, "micro", "macro"}
     assert {k: stored.f1(k) for k in recorded} == pytest.approx(recorded, abs=1e-12)
-    evaluated = evaluate(db, output, "split:natural", device="cpu")
+    evaluated = evaluate(db, output, "split:natural", device="cpu", precision="full")
     assert {k: evaluated.scores.f1(k) for k in recorded} == pytest.approx(recorded, abs=1e-12)
     assert summary.scores["test"]["ensemble"].f1("macro") == pytest.approx(recorded["macro"])
 

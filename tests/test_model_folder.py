@@ -134,7 +134,8 @@ def test_bert_train_then_label_stores_what_the_run_scored(trained, tiny_model_di
     ).runs
     info = read_info(folder)
     assert (info.kind, info.max_length, info.run_id) == ("bert", 48, run.run_id)
-    summary = label(db, folder, progress=False)  # max_length comes from adme.json: no note
+    # max_length comes from adme.json (no note); full precision is the path train scored with
+    summary = label(db, folder, precision="full", progress=False)
     assert summary.notes == [] and summary.paragraphs > 0
     recomputed, recorded = stored_test_scores(db, folder, run.run_id)
     assert {k: recomputed.f1(k) for k in recorded} == pytest.approx(recorded, abs=1e-12)
