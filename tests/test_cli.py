@@ -35,7 +35,15 @@ COMMANDS = (
     "serve",
 )
 # Options shared by several commands close every command's option list, in this order.
-SHARED_TAIL = ("--batch-size", "--max-length", "--device", "--progress", "--db", "--cache")
+SHARED_TAIL = (
+    "--batch-size",
+    "--max-length",
+    "--device",
+    "--precision",
+    "--progress",
+    "--db",
+    "--cache",
+)
 WIDE = {"COLUMNS": "250"}
 
 
