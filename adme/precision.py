@@ -28,9 +28,10 @@ def resolve_precision(precision: str, device) -> str:
     """`full`, `int8` or `bf16`: what `precision` means on `device` (a torch.device).
 
     On a GPU only `auto`/`full` are accepted and both mean the unchanged GPU path. On the CPU
-    `auto` is bf16 autocast where the CPU has native bf16 (measured fastest there) and dynamic
-    int8 Linear layers otherwise; both gave the full model's label on >= 99.5% of the shipped
-    sample's paragraphs (benchmarks/label.py prints the agreement with the speed).
+    `auto` is bf16 autocast where the CPU has native bf16 (on an AMX Xeon ~1.9x int8's speed;
+    without it bf16 is emulated, 6x slower than fp32) and dynamic int8 Linear layers otherwise;
+    both gave the full model's label on every paragraph of the shipped sample
+    (benchmarks/RESULTS.md; benchmarks/label.py prints the agreement with the speed).
     """
     if precision not in PRECISIONS:
         raise AdmeError(f"--precision {precision}: not one of {', '.join(PRECISIONS)}")

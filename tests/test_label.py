@@ -489,6 +489,7 @@ def test_full_precision_gives_exactly_the_models_own_probabilities(
     np.testing.assert_array_equal(full.predict_proba(texts), np.array(direct, dtype=np.float64))
 
 
+@pytest.mark.slow  # trains the tiny model for ~10 s (once per session)
 @pytest.mark.parametrize("precision", ["int8", "bf16"])
 def test_reduced_precision_agrees_with_full_on_a_trained_tiny_model(
     precision, trained_classifier_dir, sample_db_template, new_labels_db_template
