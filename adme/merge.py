@@ -120,6 +120,7 @@ def _merge_one(
                 in_part = _count(con, f"SELECT count(*) FROM {ALIAS}.documents")
                 added = _count(con, steps["documents"])
                 paragraphs = _count(con, steps["paragraphs"])
+                con.execute(steps["bare_headings"])
                 if "products" in tables and "ingredients" in tables:
                     con.execute(steps["products"])
                     con.execute(steps["ingredients"])

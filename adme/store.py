@@ -97,16 +97,21 @@ def connect(db_path: str | Path = DEFAULT_DB, read_only: bool = False) -> duckdb
 _SCHEMA_OBJECT = re.compile(
     r"^CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW|OR REPLACE MACRO) (\w+)", re.M
 )
+_SCHEMA_COLUMN = re.compile(r"^ALTER TABLE (\w+) ADD COLUMN IF NOT EXISTS (\w+)", re.M)
 _up_to_date: set[str] = set()  # databases already checked by _upgrade_if_older
 
 
 def _upgrade_if_older(db_path: Path) -> None:
     """Apply the schema to a database written by an older adme before reading it, so reports
-    find the tables and views they name; when another process holds it, read it as it is."""
+    find the tables, views, macros and added columns they name; when another process holds
+    it, read it as it is."""
     key = str(db_path.resolve())
     if key in _up_to_date:  # checked once per process: serve opens a connection per request
         return
-    wanted = set(_SCHEMA_OBJECT.findall(sql_text("schema")))
+    schema = sql_text("schema")
+    wanted = set(_SCHEMA_OBJECT.findall(schema)) | {
+        f"{table}.{column}" for table, column in _SCHEMA_COLUMN.findall(schema)
+    }
     try:
         con = duckdb.connect(str(db_path), read_only=True)
         try:
@@ -117,6 +122,12 @@ def _upgrade_if_older(db_path: Path) -> None:
                 for r in con.execute(
                     "SELECT function_name FROM duckdb_functions() "
                     "WHERE function_type IN ('macro', 'table_macro') AND NOT internal"
+                ).fetchall()
+            }
+            have |= {
+                f"{table}.{column}"
+                for table, column in con.execute(
+                    "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal"
                 ).fetchall()
             }
         finally:
@@ -302,7 +313,8 @@ def write_documents(con: duckdb.DuckDBPyConnection, documents: Sequence[Document
                     "WHERE document_id IN (SELECT document_id FROM new_ids)"
                 )
                 added = con.execute(
-                    "INSERT INTO paragraphs BY NAME SELECT * FROM incoming_paragraphs "
+                    "INSERT INTO paragraphs BY NAME "
+                    "SELECT *, heading_only(text, kind) AS bare_heading FROM incoming_paragraphs "
                     "WHERE document_id IN (SELECT document_id FROM new_ids)"
                 ).fetchone()[0]
                 con.unregister("new_ids")

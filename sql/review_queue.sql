@@ -18,7 +18,7 @@ FROM paragraphs p
 JOIN document_names n USING (document_id)
 JOIN predictions pr USING (paragraph_id)
 WHERE p.rule_label IS NULL
-  AND NOT heading_only(p.text, p.kind)  -- a bare heading ("Absorption") has nothing to label
+  AND p.bare_heading IS NOT TRUE  -- a bare heading ("Absorption") has nothing to label
   AND pr.confidence < $threshold
   AND ($model_id IS NULL OR pr.model_id = $model_id)
 ORDER BY pr.confidence, p.paragraph_id, pr.model_id;

@@ -205,8 +205,10 @@ def test_part_without_predictions_table(parts, tmp_path, main_db):
     con.execute(
         "CREATE TABLE documents AS SELECT * EXCLUDE (products_found) FROM adme_part.documents"
     )
-    for table in ("paragraphs", "rejects"):
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM adme_part.{table}")
+    con.execute(
+        "CREATE TABLE paragraphs AS SELECT * EXCLUDE (bare_heading) FROM adme_part.paragraphs"
+    )
+    con.execute("CREATE TABLE rejects AS SELECT * FROM adme_part.rejects")
     con.execute("DETACH adme_part")
     con.close()
     summary = merge_parts(main_db, [old])
@@ -215,6 +217,11 @@ def test_part_without_predictions_table(parts, tmp_path, main_db):
     unread = _rows(main_db, "SELECT count(*) FROM documents WHERE products_found IS NULL")
     assert unread == [(summary.documents_added,)]
     assert _rows(main_db, "SELECT count(*) FROM products") == [(0,)]
+    # Nor paragraphs.bare_heading: the merge works it out from the text.
+    assert _rows(main_db, "SELECT count(*) FROM paragraphs WHERE bare_heading IS NULL") == [(0,)]
+    assert _rows(main_db, "SELECT bare_heading, count(*) FROM paragraphs GROUP BY 1") == _rows(
+        parts["part2"], "SELECT bare_heading, count(*) FROM paragraphs GROUP BY 1"
+    )
 
 
 def _long_texts(db: Path) -> list[tuple[str, str]]:

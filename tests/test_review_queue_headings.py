@@ -112,12 +112,24 @@ def test_review_page_queues_leave_out_bare_headings(db, bare, queue):
             assert shown == {p for p, (_, _, s) in by_id.items() if s == set_id} - bare
 
 
-def test_a_database_without_the_macro_gets_it_on_a_read_only_open(db, tmp_path):
-    """A file written before heading_only existed: the reports still run (the schema is
-    applied once before reading, as for a missing view)."""
+def test_bare_heading_is_stored_with_each_paragraph(db, bare):
+    """The queues filter on paragraphs.bare_heading, written with the paragraph at ingest."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        query = "SELECT paragraph_id FROM paragraphs WHERE bare_heading"
+        flagged = {r[0] for r in con.execute(query).fetchall()}
+        unset = con.execute("SELECT count(*) FROM paragraphs WHERE bare_heading IS NULL").fetchone()
+    assert flagged == bare and unset == (0,)
+
+
+def test_a_database_from_before_bare_heading_gets_it_on_a_read_only_open(db, tmp_path):
+    """A file written before heading_only and paragraphs.bare_heading existed: the reports
+    still run and leave the headings out (the schema is applied once before reading, as for
+    a missing view)."""
     old = tmp_path / "old.duckdb"
     shutil.copyfile(db, old)
     with duckdb.connect(str(old)) as con:
+        con.execute("ALTER TABLE paragraphs DROP COLUMN bare_heading")
         con.execute("DROP MACRO heading_only")
-    columns, rows = reports.run_report(old, "review_queue", {"model_id": MODEL})
-    assert rows == reports.run_report(db, "review_queue", {"model_id": MODEL})[1]
+    for report in ("review_queue", "disagreements"):
+        rows = reports.run_report(old, report, {"model_id": MODEL})[1]
+        assert rows == reports.run_report(db, report, {"model_id": MODEL})[1], report

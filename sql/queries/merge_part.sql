@@ -25,6 +25,10 @@ SELECT p.* FROM adme_part.paragraphs p
 WHERE p.document_id IN (SELECT document_id FROM merge_new_documents)
   AND NOT EXISTS (SELECT 1 FROM paragraphs m WHERE m.paragraph_id = p.paragraph_id);
 
+-- step: bare_headings
+-- A part written before paragraphs.bare_heading existed leaves it NULL: fill it in.
+UPDATE paragraphs SET bare_heading = heading_only(text, kind) WHERE bare_heading IS NULL;
+
 -- step: products
 -- Only when the part has the table (parts written before adme read products lack it: their
 -- documents keep products_found NULL until `adme fetch --reparse`); only for added documents.

@@ -9,6 +9,6 @@ FROM latest_documents d
 JOIN document_names n USING (document_id)
 JOIN paragraphs p USING (document_id)
 LEFT JOIN current_reviews r USING (text_hash)
-WHERE NOT heading_only(p.text, p.kind)  -- as the drug queue: bare headings are not counted
+WHERE p.bare_heading IS NOT TRUE  -- as the drug queue: bare headings are not counted
 GROUP BY d.set_id, n.display_name
 ORDER BY lower(n.display_name), d.set_id;

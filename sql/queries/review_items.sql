@@ -2,7 +2,7 @@
 -- $queue: confidence (no rule label, the model's least confident first), disagreements (rule
 -- and model differ, the model's most confident first) or drug (the latest version of $set_id,
 -- in reading order). The two queues show one paragraph per text (a review covers its copies).
--- Paragraphs that are only a heading (schema.sql heading_only) are in no queue.
+-- Paragraphs that are only a heading (paragraphs.bare_heading) are in no queue.
 -- total / done count the whole queue; at most $limit rows come back, unreviewed ones first.
 -- param: queue
 -- param: model_id
@@ -20,7 +20,7 @@ candidates AS (
     FROM paragraphs p
     JOIN document_names n USING (document_id)
     LEFT JOIN predictions pr ON pr.paragraph_id = p.paragraph_id AND pr.model_id = $model_id
-    WHERE NOT heading_only(p.text, p.kind)  -- a bare heading ("Sex") has nothing to label
+    WHERE p.bare_heading IS NOT TRUE  -- a bare heading ("Sex") has nothing to label
       AND CASE $queue
         WHEN 'drug' THEN p.document_id IN (
             SELECT document_id FROM latest_documents WHERE set_id = $set_id)
