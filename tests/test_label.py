@@ -520,9 +520,16 @@ def test_reduced_precision_agrees_with_full_on_a_trained_tiny_model(
 def test_auto_precision_is_reduced_on_the_cpu_and_full_on_a_gpu(classifier_dir):
     import torch
 
-    from adme.precision import native_bf16, resolve_precision
+    from adme.precision import cpu_auto, int8_kernels, native_bf16, resolve_precision
 
-    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native_bf16() else "int8")
+    here = cpu_auto(native_bf16(), int8_kernels())
+    assert resolve_precision("auto", torch.device("cpu")) == here
+    assert [cpu_auto(b, i) for b, i in ((True, True), (True, False), (False, True))] == [
+        "bf16",
+        "bf16",
+        "int8",
+    ]
+    assert cpu_auto(False, False) == "full"  # never a precision this CPU cannot run
     assert load_classifier(classifier_dir).precision == resolve_precision(
         "auto", torch.device("cpu")
     )
