@@ -202,3 +202,38 @@ def test_on_reviews_scores_the_reviewed_texts_with_the_label_in_force(trained, d
     assert summary.scores == score(truth, predicted, model.classes)
     assert summary.target == "reviews" and run_rows(db)[-1][1:] == ("reviews", "reviews")
     assert any("reviewed texts" in note for note in summary.notes)
+
+
+def test_model_scores_shows_each_folders_newest_evaluation_per_target(trained, db, tmp_path):
+    """The quick start's comparison table: one row per model folder and target, newest wins."""
+    gold_path = tmp_path / "gold.jsonl"
+    write_gold(db, gold_path)
+    first = evaluate(db, trained["five"], f"gold:{gold_path}", device="cpu")
+    # the same folder on the same target again, now with hand labels that differ: its row must
+    # show this newer score, not the first one and not both
+    flipped = write_gold(db, gold_path, labels={"other": "absorption", "absorption": "other"})
+    newest = evaluate(db, trained["five"], f"gold:{gold_path}", device="cpu")
+    assert round(first.scores.f1("macro"), 3) != round(newest.scores.f1("macro"), 3)
+    on_split = evaluate(db, trained["five"], "split:natural", device="cpu")
+    columns, rows = reports.run_report(db, "model_scores")
+    assert columns[:6] == ["scored_on", "model", "method", "paragraphs", "micro_f1", "macro_f1"]
+    by_target = {(r[0], r[1]): r for r in rows}
+    # training runs (evaluated_on NULL) are not evaluations and do not appear
+    assert set(by_target) == {
+        ("gold:gold.jsonl", str(trained["five"])),
+        ("split:natural", str(trained["five"])),
+    }
+    for summary in (newest, on_split):
+        row = by_target[(summary.target, str(trained["five"]))]
+        assert row[2:6] == (
+            "tfidf",
+            summary.scores.rows["micro"][3],
+            round(summary.scores.f1("micro"), 3),
+            round(summary.scores.f1("macro"), 3),
+        )
+        per_class = dict(zip(columns[6:], row[6:], strict=True))
+        for name in summary.classes:
+            support = summary.scores.rows[name][3]
+            expected = round(summary.scores.rows[name][2], 2) if support else None
+            assert per_class[name] == expected, name
+    assert newest.scores.rows["micro"][3] == len(flipped)
