@@ -44,10 +44,14 @@ def test_label_benchmark_prints_its_ratio_and_agreement(tmp_path):
     out = run_script(
         "benchmarks/label.py",
         *("--spl", str(ROOT / "data" / "new"), "--hidden", "32", "--layers", "1"),
-        *("--vocab", "500", "--max-length", "32"),
+        *("--vocab", "500", "--max-length", "32", "--rounds", "1", "--threads", "1"),
     )
-    assert "speed-up" in out
-    assert "identical labels        1.0000" in out
+    lines = {line.split(" (")[0]: line for line in out.splitlines() if line.startswith("adme ")}
+    assert set(lines) == {"adme auto", "adme full"}  # the default precisions, each timed
+    for line in lines.values():
+        assert "x wall" in line and "x CPU time" in line and "same label as full precision" in line
+    assert "same label as full precision 1.0000" in lines["adme full"]
+    assert "full-precision labels:" in out and "load average" in out
 
 
 def test_extract_benchmark_prints_its_ratio(tmp_path):
