@@ -46,6 +46,7 @@ class LabelSummary:
     seconds: float = 0.0
     rejects: int = 0
     notes: list[str] = field(default_factory=list)
+    precision: str | None = None  # what the model ran in (adme.precision), None for TF-IDF
 
     @property
     def paragraphs_per_second(self) -> float:
@@ -53,7 +54,8 @@ class LabelSummary:
         return self.paragraphs / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        """One line for the CLI: documents, paragraphs, labels per class, speed."""
+        """One line for the CLI: documents, paragraphs, labels per class, speed (and the
+        reduced precision the model ran in, if it did)."""
         rejected = f", {self.rejects} rejected" if self.rejects else ""
         line = (
             f"{self.model_id}: {count(self.documents, 'document')}{rejected}, "
@@ -62,7 +64,8 @@ class LabelSummary:
         if not self.paragraphs:  # no class counts and no speed to report
             return line
         classes = ", ".join(f"{name} {n}" for name, n in sorted(self.per_class.items()))
-        return f"{line} ({classes}) at {self.paragraphs_per_second:.1f} paragraphs/s"
+        reduced = f" in {self.precision}" if self.precision in ("int8", "bf16") else ""
+        return f"{line} ({classes}) at {self.paragraphs_per_second:.1f} paragraphs/s{reduced}"
 
 
 # --- adme label ----------------------------------------------------------------------------
@@ -133,6 +136,7 @@ def label(
         seconds=time.perf_counter() - started,
         rejects=rejects,
         notes=list(classifier.notes),
+        precision=getattr(classifier, "precision", None),
     )
 
 

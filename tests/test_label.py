@@ -426,6 +426,9 @@ def test_cli_label_prints_summary_and_errors_on_one_line(classifier_dir, db_with
     assert ok.exit_code == 0, ok.output
     assert f"{model_id(classifier_dir)}:" in ok.output
     assert "paragraphs labelled" in ok.output
+    # the default on the CPU is reduced precision where it can be, and the line says which
+    ran = load_classifier(classifier_dir).precision
+    assert ok.output.rstrip().endswith("paragraphs/s" + (f" in {ran}" if ran != "full" else ""))
     missing = runner.invoke(app, [*base, "--model", str(db_with_paragraphs.parent / "nope")])
     assert missing.exit_code == 1
     assert missing.output.strip().count("\n") == 0
@@ -558,6 +561,7 @@ def test_cli_label_precision_full_stores_the_full_models_probabilities(
     args = ["label", "--db", str(db_with_paragraphs), "--model", str(sharp_classifier_dir)]
     ok = CliRunner().invoke(app, [*args, "--precision", "full", "--no-progress"])
     assert ok.exit_code == 0, ok.output
+    assert ok.output.rstrip().endswith("paragraphs/s")  # no "in int8" / "in bf16"
     stored = {r[0]: r[4] for r in predictions(db_with_paragraphs)}
     texts = paragraph_texts(db_with_paragraphs)
     classes = load_classifier(sharp_classifier_dir).classes
