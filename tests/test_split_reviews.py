@@ -103,7 +103,7 @@ def test_split_reviews_cli_prints_what_reviews_changed(reviewed_db):
     db, _ = reviewed_db
     result = CliRunner().invoke(app, ["split", "rev", "--reviews", "--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert "reviews: 1 paragraphs relabelled" in result.output
+    assert "reviews: 1 paragraph relabelled" in result.output
 
 
 def test_split_reviews_without_any_review_is_a_one_line_error(sample_db):
