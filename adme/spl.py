@@ -459,12 +459,109 @@ def extract_sections(
     A section's text is its own `text` (one line per paragraph, list or table), not its
     subsections', which are rows of their own; highlights excerpts are left out (they repeat
     the full text). Sections in or under `pk_sections` are flagged `pharmacokinetics`.
+
+    Speed: the text of every title and block of the label is read in a few C-level passes
+    over one string (see `_batch_lines`), not piece by piece in Python, with the same result
+    as `section_title` and `section_text` give section by section.
     """
     body = _body(root)
     if body is None:
         return ()
-    out: list[Section] = []
     pk_ids = {id(section) for section in pk_sections}
+    # Sections in reading order, each as (code, in_pk, parent, title line, first, end line).
+    visited: list[tuple[str | None, bool, int, int, int, int]] = []
+    parts: list[str] = []  # serialised titles and blocks, lines of `_batch_lines`
+    stack = [(section, -1, False) for section in reversed(list(_child_sections(body)))]
+    while stack:
+        section, parent, in_pk = stack.pop()
+        in_pk = in_pk or id(section) in pk_ids
+        code, title_line = _NO_CODE, -1
+        components = []
+        texts = []
+        for child in section:  # the first code and title, as section_code and section_title
+            tag = child.tag
+            if tag == TEXT:
+                texts.append(child)
+            elif tag == COMPONENT:
+                components.append(child)
+            elif tag == TITLE and title_line < 0:
+                title_line = len(parts)
+                parts.append(_tostring(child, encoding="unicode", with_tail=False))
+            elif tag == CODE and code is _NO_CODE:
+                code = child.get("code")
+        if code is _NO_CODE:
+            code = None
+        first = len(parts)
+        for text in texts:
+            if text.text and not text.text.isspace():
+                parts.append(_escape(text.text))
+            parts.extend(_tostring(block, encoding="unicode") for block in text)
+        visited.append((code, in_pk, parent, title_line, first, len(parts)))
+        here = len(visited) - 1
+        children = [sub for component in components for sub in component if sub.tag == SECTION]
+        stack.extend((child, here, in_pk) for child in reversed(children))
+    lines = _batch_lines(parts)
+    if lines is None:  # text the batch cannot read exactly: section by section
+        return _extract_sections_one_by_one(body, pk_ids)
+    out: list[Section] = []
+    paths: list[tuple[str, ...]] = []
+    for code, in_pk, parent, title_line, first, end in visited:
+        title = (lines[title_line] or None) if title_line >= 0 else None
+        path = paths[parent] if parent >= 0 else ()
+        here = (*path, title) if title else path
+        paths.append(here)
+        text = "\n".join(line for line in lines[first:end] if line)
+        if text:
+            out.append(Section(len(out), code, title, " > ".join(here), text, in_pk))
+    return tuple(out)
+
+
+_tostring = etree.tostring  # looked up once, called for every block
+_NO_CODE = object()
+# Separates the lines of `_batch_lines`: a control character, which XML 1.0 text cannot hold
+# (the parser refuses it, lxml refuses to set it), so it never meets a label's own text.
+_LINE_END = "\x02"
+# A whole piece of text that is whitespace holding a line break, after a serialised tag and
+# before the next (or the end of a block, for its tail): indentation between two tags. Then
+# the tags themselves (`>` and `<` in attributes and text are escaped).
+_INDENT_AFTER_TAG = re.compile(">[^\\S\n]*+\n\\s*+(?=[<\x02]|\\Z)")
+_TAG = re.compile("<[^>]*+>")
+_OTHER_MARKERS = tuple("\ue001\ue002\ue003\ue004\ue005")  # what `mark_structure` writes
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _batch_lines(parts: list[str]) -> list[str] | None:
+    """The whitespace-normalised text of serialised elements, as `_collapse(_raw(...))`.
+
+    Each part is an element serialised by lxml (with its tail when its tail counts), or a
+    section text's leading text escaped. Joined into one string, the tags become gaps
+    between the pieces `itertext()` would give, whole pieces that are indentation become
+    `_INDENT`, and `_resolve_indent_runs` resolves them, each pass over the whole label at
+    once. None when a part holds what this cannot read as `_raw` would: a character reference
+    lxml wrote (a carriage return), or characters of the markers `mark_structure` writes.
+    """
+    text = _LINE_END.join(parts)
+    if "\n" in text:
+        text = _INDENT_AFTER_TAG.sub(">" + _INDENT, text)
+    text = _TAG.sub("", text)
+    if "&" in text:
+        if "&#" in text:
+            return None
+        text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    if any(marker in text for marker in _OTHER_MARKERS):
+        return None
+    if _INDENT in text:
+        # Runs at the end of a line, where `_resolve_indents` strips them, resolve to space
+        # or nothing here, which the line's normalisation drops the same.
+        text = _resolve_indent_runs(text, exact=False)
+    return [" ".join(line.split()) for line in text.split(_LINE_END)]
+
+
+def _extract_sections_one_by_one(body: etree._Element, pk_ids: set[int]) -> tuple[Section, ...]:
+    out: list[Section] = []
     stack = [(section, (), False) for section in reversed(list(_child_sections(body)))]
     while stack:
         section, path, in_pk = stack.pop()
@@ -519,6 +616,24 @@ _INDENTS = re.compile("[\ue000\ue005]+")
 _ANY_MARKER = re.compile("[\ue000-\ue005]")
 _OPENING = frozenset("([{")
 _CLOSING = frozenset(")]},.;:")
+# `_resolve_indents` without a Python call per run. Each pattern starts with the indentation
+# character, so the regex engine skips to it instead of trying every position.
+# - Runs next to a character outside ASCII and the markers, where `_resolved_indent`'s tests
+#   (isalpha, islower, isdigit) are not character classes, are resolved by it one by one; a
+#   point between two runs ("7" / "." / "5") goes with the run before it, as one match.
+# - Then, between ASCII characters, its rules as classes: a decimal point written as its own
+#   run first, then the runs that become nothing (after an opening bracket, before closing
+#   punctuation, inside a word); every other run is a space.
+_PLAIN = "\x00-\x7f\ue000-\ue004"
+_UNUSUAL_INDENTS = re.compile(
+    f"\ue000(?:(?<=[^{_PLAIN}]\ue000)\ue000*+(\\.\ue000++)?|\ue000*+(?=[^{_PLAIN}]))"
+)
+_INDENT_RUNS = re.compile("\ue000++")
+_LONE_POINTS = re.compile("\ue000(?<=[0-9]\ue000)\ue000*+\\.\ue000++(?=[0-9])")
+_GLUED_INDENTS = re.compile(
+    "\ue000(?:(?<=[([{]\ue000)\ue000*+|\ue000*+(?=[)\\]},.;:])"
+    "|(?<=[A-Za-z]\ue000)\ue000*+(?=[a-z]))"
+)
 
 
 def _resolved_indent(match: re.Match[str]) -> str:
@@ -595,7 +710,47 @@ def _resolve_indents(text: str) -> str:
     if _INDENT not in text and _NOTE_GAP not in text:
         return text
     text = text.strip(_INDENT + _NOTE_GAP)  # indentation at either end is nothing
-    return _INDENTS.sub(_resolved_indent, text)
+    if _NOTE_GAP in text:
+        return _INDENTS.sub(_resolved_indent, text)
+    return _resolve_indent_runs(text)
+
+
+def _resolve_indent_runs(text: str, exact: bool = True) -> str:
+    """`_INDENTS.sub(_resolved_indent, text)` for text without footnote gaps, in C passes.
+
+    Each run is resolved from the characters on either side of it in `text`, as
+    `_resolved_indent` does; replacing a run never changes another run's neighbours. Not
+    `exact`, a run that becomes a space may become several, for a caller that then
+    normalises whitespace anyway.
+    """
+    text = _UNUSUAL_INDENTS.sub(_resolved_unusual, text)
+    text = _GLUED_INDENTS.sub("", _LONE_POINTS.sub(".", text))
+    if _INDENT not in text:
+        return text
+    if exact and _INDENT * 2 in text:
+        return _INDENT_RUNS.sub(" ", text)
+    return text.replace(_INDENT, " ")
+
+
+def _resolved_unusual(match: re.Match[str]) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    point = match.start(1)
+    if point < 0:
+        return _run_resolution(text, start, end)
+    return _run_resolution(text, start, point) + "." + _run_resolution(text, point + 1, end)
+
+
+def _run_resolution(text: str, start: int, end: int) -> str:
+    """`_resolved_indent` for the run of indentation (no footnote gap) at text[start:end]."""
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    if before in _OPENING or after in _CLOSING:
+        return ""
+    if before.isalpha() and after.isalpha() and after.islower():
+        return ""
+    if before == "." and after.isdigit() and _lone_point(text, start - 1):
+        return ""
+    return " "
 
 
 def _unmark(text: str) -> str:

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from adme import spl
 from adme.cli import app
 from adme.errors import AdmeError
 from adme.merge import merge_parts
@@ -45,6 +46,69 @@ def test_every_section_with_text_in_reading_order_pk_flagged():
     pk_text = " ".join(s.text.replace("\n", " ") for s in pk)
     prose = [p.text for p in document.paragraphs if p.kind == "prose"]
     assert prose and all(text.replace("\n", " ") in pk_text for text in prose)
+
+
+def _section_by_section(data: bytes) -> tuple:
+    """The sections of a label read one by one, node by node: what the batch must equal."""
+    root = spl.parse_xml(data, "label")
+    found = spl.find_pk_sections(root)
+    pk_ids = {id(section) for section in found.sections} if found else set()
+    return spl._extract_sections_one_by_one(spl._body(root), pk_ids)
+
+
+def test_batched_section_text_equals_section_by_section_on_every_sample_label():
+    # extract_sections reads every block's text in C-level passes over one string; it must
+    # give what section_title / section_text give node by node, on every shipped label.
+    labels = sorted(SAMPLE.rglob("*.xml"))
+    assert len(labels) > 20
+    for label in labels:
+        data = label.read_bytes()
+        batched = parse_spl(data, str(label)).sections
+        assert batched == _section_by_section(data), label.name
+
+
+BATCH_CASES = [
+    # a word split over runs, a decimal point as its own run, brackets and punctuation beside
+    # indentation, accented letters and a superscript digit beside it, escaped markup
+    "<content>A</content>\n  <content>bsorption</content> of 7\n<sup>.</sup>\n5 mg",
+    "(<content>see</content>\n ) <content>x</content>\n<content>,</content> \u00e9\n"
+    "<content>t\u00e9</content>\n<content>\u00e9t</content> 1<sup>2</sup>\n<sup>\u00b2</sup>",
+    "7\n<sup>.</sup>\n<sup>\u00b2</sup> a &lt;b&gt; &amp; c<br/>\n<br/>d",
+    # what the batch hands back to the node-by-node reading: a carriage return, markers
+    "a&#13;\n<content>b</content>",
+    "a \ue001 <content>b</content>\n<content>c</content> \ue005 d",
+]
+
+
+@pytest.mark.parametrize("inline", BATCH_CASES)
+def test_batched_section_text_equals_section_by_section_on_hard_cases(inline):
+    xml = (
+        '<document xmlns="urn:hl7-org:v3"><id root="d"/><setId root="s"/>'
+        '<versionNumber value="1"/><component><structuredBody><component><section>'
+        f'<code code="34090-1"/><title>Ti<content>t</content>\n  <content>les</content></title>'
+        f"<text>lead &amp; text<paragraph>{inline}</paragraph>\n  <list><item>{inline}</item>"
+        f"</list>\n</text><component><section><text><paragraph>{inline}</paragraph></text>"
+        "</section></component></section></component></structuredBody></component></document>"
+    ).encode()
+    batched = parse_spl(xml, "case").sections
+    assert batched == _section_by_section(xml)
+    assert len(batched) == 2 and batched[0].title == "Titles"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A\ue000bsorption",
+        "7\ue000.\ue0005\ue000\ue000mg",
+        "1\ue000.\ue000.\ue0002",
+        "\u00b2\ue000.\ue0005",
+        "\u0663\ue000.\ue0005 \u00e9\ue000t\u00e9 (\ue000x\ue000) \ue001\ue000,",
+        "\ue000\ue000a\ue000\ue000\u00e9\ue000\ue000",
+    ],
+)
+def test_indentation_resolved_in_c_passes_as_run_by_run(text):
+    stripped = text.strip(spl._INDENT)
+    assert spl._resolve_indents(text) == spl._INDENTS.sub(spl._resolved_indent, stripped)
 
 
 @pytest.fixture
