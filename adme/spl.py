@@ -637,21 +637,10 @@ _GLUED_INDENTS = re.compile(
 
 
 def _resolved_indent(match: re.Match[str]) -> str:
-    text, start, end = match.string, match.start(), match.end()
-    before = text[start - 1] if start else " "
-    after = text[end] if end < len(text) else " "
     gap = match.group()
     if _INDENT not in gap:
         return ""  # only a lifted footnote, glued to the text on both sides
-    if before in _OPENING or after in _CLOSING:
-        return ""
-    if _NOTE_GAP in gap:
-        return " "  # a footnote ended a word before the indentation: "mg" [note] / "tablets"
-    if before.isalpha() and after.isalpha() and after.islower():
-        return ""  # "A" / "bsorption"
-    if before == "." and after.isdigit() and _lone_point(text, start - 1):
-        return ""  # a number split over runs: "7" / "." / "5"
-    return " "
+    return _run_resolution(match.string, match.start(), match.end(), _NOTE_GAP in gap)
 
 
 def mark_structure(section: etree._Element) -> None:
@@ -740,16 +729,21 @@ def _resolved_unusual(match: re.Match[str]) -> str:
     return _run_resolution(text, start, point) + "." + _run_resolution(text, point + 1, end)
 
 
-def _run_resolution(text: str, start: int, end: int) -> str:
-    """`_resolved_indent` for the run of indentation (no footnote gap) at text[start:end]."""
+def _run_resolution(text: str, start: int, end: int, note_gap: bool = False) -> str:
+    """What the run of indentation at text[start:end] becomes: nothing or a space.
+
+    `note_gap`: a lifted footnote sits in the run, so it ended a word before the indentation.
+    """
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
     if before in _OPENING or after in _CLOSING:
         return ""
+    if note_gap:
+        return " "  # "mg" [note] / "tablets"
     if before.isalpha() and after.isalpha() and after.islower():
-        return ""
+        return ""  # "A" / "bsorption"
     if before == "." and after.isdigit() and _lone_point(text, start - 1):
-        return ""
+        return ""  # a number split over runs: "7" / "." / "5"
     return " "
 
 
