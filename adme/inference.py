@@ -36,7 +36,7 @@ from adme.device import autocast, pin_memory, resolve_device, to_device
 from adme.errors import AdmeError, first_line
 from adme.model_folder import DEFAULT_MAX_LENGTH, ModelInfo, loader_for, read_info
 from adme.model_id import model_id as weights_model_id
-from adme.precision import PRECISIONS, resolve_precision
+from adme.precision import check_precision, resolve_precision
 
 _PRE_TOKENS = re.compile(r"\w+|[^\w\s]")
 
@@ -75,8 +75,7 @@ def load_model(model_dir: str | Path, options: InferenceOptions | None = None):
     options = options or InferenceOptions()
     if options.batch_size < 1:
         raise AdmeError(f"batch size {options.batch_size}: must be at least 1")
-    if options.precision not in PRECISIONS:
-        raise AdmeError(f"--precision {options.precision}: not one of {', '.join(PRECISIONS)}")
+    check_precision(options.precision)  # TF-IDF ignores it, but a wrong value is still wrong
     info = read_info(model_dir)
     classifier = loader_for(info.kind)(Path(model_dir), info, options)
     notes = [info.note] if info.note else []

@@ -14,6 +14,13 @@ from adme.errors import AdmeError
 PRECISIONS = ("auto", "full", "int8", "bf16")
 
 
+def check_precision(precision: str) -> str:
+    """PRECISION when it is one of PRECISIONS, else a one-line AdmeError naming them."""
+    if precision not in PRECISIONS:
+        raise AdmeError(f"--precision {precision}: not one of {', '.join(PRECISIONS)}")
+    return precision
+
+
 def native_bf16() -> bool:
     """Whether this CPU multiplies bf16 in hardware (AMX or AVX512-BF16).
 
@@ -50,8 +57,7 @@ def resolve_precision(precision: str, device) -> str:
     label on every paragraph of the shipped sample (benchmarks/RESULTS.md; benchmarks/label.py
     prints the agreement with the speed).
     """
-    if precision not in PRECISIONS:
-        raise AdmeError(f"--precision {precision}: not one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if device.type != "cpu":
         if precision in ("auto", "full"):
             return "full"
