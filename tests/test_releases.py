@@ -336,18 +336,29 @@ def adme(*args: str) -> list[str]:
     return [sys.executable, "-m", "adme.cli", "fetch", *args, "--rate", "1000"]
 
 
+def clean_run_then_command(base: list[str], tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """Run `adme fetch BASE` uninterrupted into tmp_path/clean.duckdb (the rows to end with);
+    return the database, cache and command of the run a test will interrupt."""
+    clean = subprocess.run(
+        adme(*base, "--db", str(tmp_path / "clean.duckdb"), "--cache", str(tmp_path / "c1")),
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert clean.returncode == 0, clean.stderr
+    db, cache = tmp_path / "a.duckdb", tmp_path / "c2"
+    return db, cache, adme(*base, "--db", str(db), "--cache", str(cache))
+
+
+def stored_documents(db: Path) -> int:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM documents").fetchone()[0]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["download", "ingest"])
 def test_killed_release_fetch_reruns_to_the_rows_of_an_uninterrupted_run(files, tmp_path, where):
     with ReleaseServer(files) as server:
         base = ["--release", "human-rx", "--release-url", server.page_url, "--batch-size", "2"]
-        clean = subprocess.run(
-            adme(*base, "--db", str(tmp_path / "clean.duckdb"), "--cache", str(tmp_path / "c1")),
-            capture_output=True, text=True, cwd=ROOT, timeout=120,
-        )  # fmt: skip
-        assert clean.returncode == 0, clean.stderr
-        db, cache = tmp_path / "a.duckdb", tmp_path / "c2"
-        command = adme(*base, "--db", str(db), "--cache", str(cache))
+        db, cache, command = clean_run_then_command(base, tmp_path)
         part = cache / "releases" / f"{PART1}.part"
         if where == "download":
             server.bytes_per_second = len(files[PART1]) / 2  # about two seconds a part
@@ -370,9 +381,7 @@ def test_killed_release_fetch_reruns_to_the_rows_of_an_uninterrupted_run(files, 
         if where == "download":
             assert part.exists() and not (cache / "releases" / PART1).exists()
         else:
-            with duckdb.connect(str(db), read_only=True) as con:
-                count = con.execute("SELECT count(*) FROM documents").fetchone()[0]
-            assert 2 <= count < 40
+            assert 2 <= stored_documents(db) < 40
         rerun = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert rerun.returncode == 0, rerun.stderr
         if where == "download":
@@ -410,13 +419,7 @@ def test_ctrl_c_mid_ingest_then_rerun_gives_the_rows_of_an_uninterrupted_run(
     with ReleaseServer(files) as server:
         base = ["--release", "human-rx", "--release-url", server.page_url, "--batch-size", "2"]
         base += engine
-        clean = subprocess.run(
-            adme(*base, "--db", str(tmp_path / "clean.duckdb"), "--cache", str(tmp_path / "c1")),
-            capture_output=True, text=True, cwd=ROOT, timeout=120,
-        )  # fmt: skip
-        assert clean.returncode == 0, clean.stderr
-        db, cache = tmp_path / "a.duckdb", tmp_path / "c2"
-        command = adme(*base, "--db", str(db), "--cache", str(cache))
+        db, cache, command = clean_run_then_command(base, tmp_path)
         # Its own session: the process group a terminal's Ctrl-C reaches, apart from pytest.
         run = subprocess.Popen(
             command, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True
@@ -438,9 +441,8 @@ def test_ctrl_c_mid_ingest_then_rerun_gives_the_rows_of_an_uninterrupted_run(
         while group_alive(run.pid):  # parse processes leave with it
             assert time.monotonic() < deadline, "a process of the interrupted run lives on"
             time.sleep(0.05)
-        with duckdb.connect(str(db), read_only=True) as con:
-            count = con.execute("SELECT count(*) FROM documents").fetchone()[0]
-        assert 2 <= count < 40, "interrupted half way, not before or after the ingest"
+        stored = stored_documents(db)
+        assert 2 <= stored < 40, "interrupted half way, not before or after the ingest"
         rerun = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert rerun.returncode == 0, rerun.stderr
     assert every_row(db) == every_row(tmp_path / "clean.duckdb")
