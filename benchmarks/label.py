@@ -38,8 +38,8 @@ from transformers.utils import logging as transformers_logging
 
 from adme import store
 from adme.device import resolve_device
-from adme.inference import PRECISIONS, resolve_precision
 from adme.label import label
+from adme.precision import PRECISIONS, resolve_precision
 from adme.pretrain import new_bert, train_wordpiece
 from adme.rules import FIVE_CLASSES
 
