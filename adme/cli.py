@@ -349,6 +349,13 @@ def fetch(
         help="--release/--updates: keep the downloaded ZIPs in --cache/releases (GBs each; "
         "by default each is deleted once ingested).",
     ),
+    sections: bool = typer.Option(
+        False,
+        "--sections",
+        help="Also store every section's text (the `sections` table), for `adme pretrain "
+        "--corpus sections` and whole-label queries. Off by default: it doubles the ingest "
+        "time and most of the database. Rerun with it to fill in documents stored without.",
+    ),
     reparse: bool = typer.Option(
         False,
         "--reparse",
@@ -398,6 +405,7 @@ def fetch(
         updates=updates,
         release_url=release_url,
         keep_download=keep_download,
+        sections=sections,
         drug=drug,
         unii=unii,
         ndc=ndc,

@@ -75,14 +75,17 @@ class FetchSummary:
         return line
 
 
-def parse_or_fault(data: bytes, source: str, sha256: str | None = None) -> Document | str:
+def parse_or_fault(
+    data: bytes, source: str, sha256: str | None = None, sections: bool = False
+) -> Document | str:
     """The parsed document, or the one-line fault that makes it a reject.
 
     Module-level so a process pool can run it; a parser bug becomes a reject too, so one odd
-    label never stops a release of thousands. `sha256` is the digest the caller already took.
+    label never stops a release of thousands. `sha256` is the digest the caller already took;
+    `sections` also reads every section's text (`fetch --sections`).
     """
     try:
-        return parse_spl(data, source, sha256)
+        return parse_spl(data, source, sha256, sections)
     except SplError as exc:
         return exc.fault
     except Exception as exc:
@@ -90,7 +93,7 @@ def parse_or_fault(data: bytes, source: str, sha256: str | None = None) -> Docum
 
 
 def _hash_and_parse(
-    data: bytes, source: str, known: dict[str, str]
+    data: bytes, source: str, known: dict[str, str], sections: bool
 ) -> tuple[str, Document | str | None]:
     """Run on a parse thread: the digest of `data`, and its parse unless `known` holds it.
 
@@ -100,7 +103,7 @@ def _hash_and_parse(
     digest = cache.sha256_of(data)
     if digest in known:
         return digest, None
-    return digest, parse_or_fault(data, source, digest)
+    return digest, parse_or_fault(data, source, digest, sections)
 
 
 # Digests stored when a parse process started (set by `_known_at_start`), so a process that
@@ -150,7 +153,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _read_hash_and_parse(path: str) -> tuple[str | None, Document | str | None]:
+def _read_hash_and_parse(path: str, sections: bool) -> tuple[str | None, Document | str | None]:
     """Run in a parse process: read one XML file, hash it, parse it unless already stored.
 
     Reading and hashing here keeps the file's bytes out of the main process (no copy through
@@ -160,37 +163,56 @@ def _read_hash_and_parse(path: str) -> tuple[str | None, Document | str | None]:
     data = sources.read_label_file(Path(path))
     if isinstance(data, sources.Reject):
         return None, data.reason
-    digest = cache.sha256_of(data)
-    if digest in _stored_at_start:
-        return digest, None
-    return digest, parse_or_fault(data, path, digest)
+    return _hash_and_parse(data, path, _stored_at_start, sections)
 
 
-def _parse_in_process(tasks: list[str | tuple[bytes, str, str]]) -> list[tuple | Document | str]:
+def _unpack_hash_and_parse(
+    packed: sources.InnerZip, sections: bool
+) -> list[tuple[str, str | None, Document | str | None]]:
+    """Run in a parse process: the labels of an inner ZIP as `_read_hash_and_parse` gives one
+    file's, each with its source: inflating and hashing the XML are done here too."""
+    return [
+        (item.source, None, item.reason)
+        if isinstance(item, sources.Reject)
+        else (item.source, *_hash_and_parse(item.data, item.source, _stored_at_start, sections))
+        for item in sources.iter_zip_bytes(packed.data, packed.source, packed.depth)
+    ]
+
+
+def _parse_in_process(
+    tasks: list[str | sources.InnerZip | tuple[bytes, str, str]], sections: bool
+) -> list[tuple | list | Document | str]:
     """Run in a parse process: one result per task, in order (a chunk of labels per call).
 
-    A task is a path (read, hashed and parsed here: `_read_hash_and_parse`) or the
-    (data, source, digest) of a label this process only parses (`parse_or_fault`). Several
-    labels per call spare the pool's per-call cost (pickling, its queues, one future each).
+    A task is a path (read, hashed and parsed here: `_read_hash_and_parse`), an inner ZIP
+    (`_unpack_hash_and_parse`), or the (data, source, digest) of a label this process only
+    parses (`parse_or_fault`). Several labels per call spare the pool's per-call cost
+    (pickling, its queues, one future each).
     """
-    return [
-        _read_hash_and_parse(task) if isinstance(task, str) else parse_or_fault(*task)
-        for task in tasks
-    ]
+    results = []
+    for task in tasks:
+        if isinstance(task, str):
+            results.append(_read_hash_and_parse(task, sections))
+        elif isinstance(task, sources.InnerZip):
+            results.append(_unpack_hash_and_parse(task, sections))
+        else:
+            results.append(parse_or_fault(*task, sections=sections))
+    return results
 
 
 def _files_for_processes(
     files: list[Path],
     names: dict[Path, str] | None = None,
     keep: sources.MemberFilter | None = None,
-) -> Iterator[Path | sources.Item]:
-    """The input for parse processes: a plain .xml file as its path (the process reads it),
-    anything else (ZIPs) as the items `sources` reads from it, in input order."""
+) -> Iterator[Path | sources.Item | sources.InnerZip]:
+    """The input for parse processes: a plain .xml file as its path (the process reads it), a
+    ZIP's inner ZIPs packed (the process unpacks them), anything else as the items `sources`
+    reads, in input order."""
     for file in files:
         if file.name.lower().endswith(".xml"):
             yield file
         else:
-            yield from sources.iter_files([file], names, keep)
+            yield from sources.iter_files([file], names, keep, unpack=False)
 
 
 class _Progress:
@@ -240,16 +262,18 @@ class _Ingest:
         progress: _Progress,
         batch_size: int = BATCH_SIZE,
         keep_xml: bool = True,
+        sections: bool = False,
     ):
         self.con = con
         self.cache_dir = Path(cache_dir)
         self.keep_xml = keep_xml
+        self.sections = sections  # also read and store every section's text
         self.progress = progress
         self.batch_size = max(1, batch_size)
-        # Documents stored before adme read products or kept sections are parsed again when
-        # met, to fill those in (store.fill_products, fill_sections); so their digests do not
-        # count as stored.
-        self.unscanned = store.documents_to_fill(con)
+        # Documents stored before adme read products, or (with `sections`) stored without
+        # their sections, are parsed again when met, to fill those in (store.fill_products,
+        # fill_sections); so their digests do not count as stored.
+        self.unscanned = store.documents_to_fill(con, sections)
         self.by_hash = {
             h: d for h, d in store.document_ids_by_hash(con).items() if d not in self.unscanned
         }
@@ -303,7 +327,11 @@ class _Ingest:
         """
         digest = digest or cache.sha256_of(data)
         if not self.is_stored(digest):
-            self.accept(source, data, digest, parse_or_fault(data, source, digest))
+            self.accept(source, data, digest, self.parse(data, source, digest))
+
+    def parse(self, data: bytes, source: str, digest: str) -> Document | str:
+        """`parse_or_fault` with this ingest's choice of sections."""
+        return parse_or_fault(data, source, digest, self.sections)
 
     def accept(self, source: str, data: bytes, digest: str, parsed: Document | str) -> None:
         """Queue a parsed document (or reject its fault); skip a version already stored."""
@@ -367,7 +395,8 @@ class _Ingest:
             self.summary.paragraphs_added += store.write_documents(self.con, batch)
         if backfill:
             self.summary.products_filled += store.fill_products(self.con, backfill)
-            self.summary.sections_filled += store.fill_sections(self.con, backfill)
+            if self.sections:
+                self.summary.sections_filled += store.fill_sections(self.con, backfill)
         if rejects:
             store.record_rejects(self.con, rejects)
         self.progress.committed(self.summary)
@@ -386,6 +415,7 @@ def _ingesting(
     label: str,
     batch_size: int,
     keep_xml: bool = True,
+    sections: bool = False,
 ) -> Iterator[_Ingest]:
     """Open the database and an ingest; commit what is queued even when the run fails."""
     con = store.connect(db_path)
@@ -394,7 +424,7 @@ def _ingesting(
     con.execute(f"SET memory_limit = '{INGEST_DUCKDB_MEMORY}'")
     try:
         with _Progress(progress, total, label) as bar:
-            ingest = _Ingest(con, cache_dir, bar, batch_size, keep_xml)
+            ingest = _Ingest(con, cache_dir, bar, batch_size, keep_xml, sections)
             try:
                 yield ingest
                 ingest.flush(wait=True)
@@ -417,6 +447,7 @@ def fetch_from_path(
     keep_xml: bool = False,
     threads: int = DEFAULT_THREADS,
     parse_workers: int | None = None,
+    sections: bool = False,
     source_name: str | None = None,
     keep_member: sources.MemberFilter | None = None,
 ) -> FetchSummary:
@@ -436,6 +467,9 @@ def fetch_from_path(
     `parse_workers` None (the default) picks the engine by input size: processes for inputs of
     AUTO_PROCESS_BYTES or more (a release part), threads below (a start-up costs ~1 s).
 
+    `sections` also stores every section's text (the `sections` table; see `adme fetch
+    --sections`), and fills in the sections of stored documents met without them.
+
     `source_name` records a single file under another name (a release by the URL it was
     downloaded from); `keep_member` picks the top-level members of ZIPs (e.g. prescription/).
     """
@@ -450,7 +484,14 @@ def fetch_from_path(
     total = sources.estimate_count(files) if progress else None
     with (
         _ingesting(
-            Path(db_path), Path(cache_dir), progress, total, "ingest", batch_size, keep_xml
+            Path(db_path),
+            Path(cache_dir),
+            progress,
+            total,
+            "ingest",
+            batch_size,
+            keep_xml,
+            sections,
         ) as ing,
         _parse_pool(parse_workers, threads, frozenset(ing.by_hash)) as pool,
     ):
@@ -548,7 +589,7 @@ def _ingest_in_parallel(
         # Checked again here, in input order: the same bytes may come twice in one input.
         if not ing.is_stored(digest):
             if result is None:  # stored when the thread looked, so is_stored cannot be False
-                result = parse_or_fault(item.data, item.source, digest)
+                result = ing.parse(item.data, item.source, digest)
             ing.accept(item.source, item.data, digest, result)
 
     for item in items:
@@ -556,9 +597,8 @@ def _ingest_in_parallel(
             in_flight.append((item, None))
         else:
             held += len(item.data)
-            in_flight.append(
-                (item, pool.submit(_hash_and_parse, item.data, item.source, ing.by_hash))
-            )
+            future = pool.submit(_hash_and_parse, item.data, item.source, ing.by_hash, ing.sections)
+            in_flight.append((item, future))
         while len(in_flight) > ahead or (held > max_bytes and len(in_flight) > 1):
             settle_oldest()
     while in_flight:
@@ -568,7 +608,7 @@ def _ingest_in_parallel(
 def _ingest_in_processes(
     ing: _Ingest,
     pool: Executor,
-    items: Iterable[Path | sources.Item],
+    items: Iterable[Path | sources.Item | sources.InnerZip],
     ahead: int,
     chunk_size: int,
     max_bytes: int = MAX_BYTES_IN_FLIGHT,
@@ -578,19 +618,20 @@ def _ingest_in_processes(
     As `_ingest_in_parallel`: results are taken in input order with at most about `ahead`
     labels and `max_bytes` of raw XML in flight (plus the chunk being filled, sent once it
     holds CHUNK_BYTES), so the stored rows are a serial run's.
-    XML files given as paths are read and hashed by the processes (`_files_for_processes`);
-    other labels are hashed here, and those already stored are not sent at all.
+    XML files given as paths and inner ZIPs are read, inflated and hashed by the processes
+    (`_files_for_processes`); other labels are hashed here, and those already stored are not
+    sent at all.
     """
     in_flight: deque = deque()  # (entries, future or None) per chunk, in input order
     # The chunk being filled: (item, digest when hashed here, whether it is in `tasks`).
-    entries: list[tuple[Path | sources.Item, str | None, bool]] = []
-    tasks: list[str | tuple[bytes, str, str]] = []  # its labels for a process, in order
+    entries: list[tuple[Path | sources.Item | sources.InnerZip, str | None, bool]] = []
+    tasks: list[str | sources.InnerZip | tuple[bytes, str, str]] = []  # for a process, in order
     waiting = 0  # labels in in_flight
     held = filling = 0  # bytes of raw XML in in_flight, and in the chunk being filled
 
     def submit() -> None:
         nonlocal entries, tasks, waiting, held, filling
-        future = pool.submit(_parse_in_process, tasks) if tasks else None
+        future = pool.submit(_parse_in_process, tasks, ing.sections) if tasks else None
         in_flight.append((entries, future, filling))
         waiting += len(entries)
         held += filling
@@ -604,14 +645,17 @@ def _ingest_in_processes(
         try:
             results = iter(future.result() if future is not None else ())
         except BrokenProcessPool as exc:
-            names = [str(item if isinstance(item, Path) else item.source) for item, *_ in chunk]
+            names = [str(getattr(item, "source", item)) for item, *_ in chunk]
             where = names[0] if len(names) == 1 else f"one of {names[0]} .. {names[-1]}"
             raise AdmeError(
                 f"{where}: a parser process died ({exc}); rerun with --parse-workers 0"
             ) from exc
         for item, digest, sent in chunk:
             if isinstance(item, Path):
-                _settle_file(ing, str(item), *next(results))
+                _settle_read(ing, str(item), *next(results))
+            elif isinstance(item, sources.InnerZip):
+                for label in next(results):
+                    _settle_read(ing, *label)
             elif isinstance(item, sources.Reject):
                 ing.reject(item.source, item.reason)
             elif not sent:  # already stored when it was read: skipped here, in input order
@@ -626,6 +670,10 @@ def _ingest_in_processes(
         if isinstance(item, Path):
             tasks.append(str(item))
             entries.append((item, None, True))
+        elif isinstance(item, sources.InnerZip):
+            tasks.append(item)
+            entries.append((item, None, True))
+            filling += len(item.data)
         elif isinstance(item, sources.Reject):
             entries.append((item, None, False))
         else:
@@ -645,18 +693,18 @@ def _ingest_in_processes(
         settle_oldest()
 
 
-def _settle_file(
+def _settle_read(
     ing: _Ingest, source: str, digest: str | None, result: Document | str | None
 ) -> None:
-    """Take the result of a file a parse process read itself (`_read_hash_and_parse`).
+    """Take the result of a label a parse process read itself (a file or an inner ZIP's).
 
-    Only used without `keep_xml`, so the file's bytes are never needed here.
+    Only used without `keep_xml`, so the label's bytes are never needed here. `result` is None
+    only for bytes stored when the pool started; `ing.by_hash` never loses a digest, so
+    `is_stored` then says so and the label is skipped.
     """
     if digest is None:
-        ing.reject(source, result)  # the file could not be read
+        ing.reject(source, result)  # the file or member could not be read
     elif not ing.is_stored(digest):  # checked again in input order, as for other items
-        if result is None:  # stored when the process started, so is_stored cannot be False
-            result = parse_or_fault(Path(source).read_bytes(), source, digest)
         ing.accept(source, b"", digest, result)
 
 
@@ -773,6 +821,7 @@ def fetch_from_dailymed(
     batch_size: int = BATCH_SIZE,
     unii=None,
     ndc=None,
+    sections: bool = False,
 ) -> FetchSummary:
     """Store the labels DailyMed lists for a drug, set ids, a publication date, an ingredient's
     UNII or an NDC (filters given together must all match).
@@ -801,7 +850,9 @@ def fetch_from_dailymed(
     cache_dir = Path(cache_dir)
     with (
         client,
-        _ingesting(Path(db_path), cache_dir, progress, None, "fetch", batch_size) as ing,
+        _ingesting(
+            Path(db_path), cache_dir, progress, None, "fetch", batch_size, sections=sections
+        ) as ing,
         ThreadPoolExecutor(max_workers=workers) as pool,
     ):
         wanted = _wanted_versions(
@@ -833,7 +884,7 @@ def _ingest_chunk(
     for wanted in chunk:
         setid = wanted.listed.setid
         stored = ing.stored_version(setid, wanted.listed.version)
-        if stored is not None:
+        if stored is not None and stored not in ing.unscanned:  # else read again, to fill in
             ing.skip(stored)
             continue
         if not _SETID.fullmatch(setid):
@@ -888,7 +939,7 @@ def _take(
     setid, version = wanted.listed.setid, wanted.listed.version
     if ing.is_stored(digest):
         return ing.stored_version(setid, version) is not None
-    parsed = parse_or_fault(data, source, digest)
+    parsed = ing.parse(data, source, digest)
     if isinstance(parsed, str):
         ing.reject(source, parsed)
         return True  # a broken file is a reject, not a reason to download more
@@ -913,6 +964,7 @@ def fetch(
     updates: bool = False,
     release_url: str | None = None,
     keep_download: bool = False,
+    sections: bool = False,
     **dailymed_options,
 ) -> FetchSummary:
     """`adme fetch`: ingest `from_path` when given, a bulk `release` or its `updates`
@@ -920,7 +972,8 @@ def fetch(
 
     `keep_xml` applies to `from_path` only, `threads` and `parse_workers` to files (from disk
     or downloaded releases): DailyMed labels are always cached, and parsed on this thread while
-    the downloads run on `workers` threads.
+    the downloads run on `workers` threads. `sections` (every mode) also stores every
+    section's text.
     """
     if release or updates:
         return _fetch_release(
@@ -936,6 +989,7 @@ def fetch(
             updates=updates,
             release_url=release_url,
             keep_download=keep_download,
+            sections=sections,
             **dailymed_options,
         )
     if parts or release_url or keep_download:
@@ -960,9 +1014,15 @@ def fetch(
             keep_xml=keep_xml,
             threads=threads,
             parse_workers=parse_workers,
+            sections=sections,
         )
     return fetch_from_dailymed(
-        db_path, cache_dir, progress=progress, batch_size=batch_size, **dailymed_options
+        db_path,
+        cache_dir,
+        progress=progress,
+        batch_size=batch_size,
+        sections=sections,
+        **dailymed_options,
     )
 
 
@@ -1001,6 +1061,7 @@ def _fetch_release(
         "threads": options["threads"],
         "parse_workers": options["parse_workers"],
         "keep_download": options["keep_download"],
+        "sections": options["sections"],
         "release_url": options["release_url"] or releases.DEFAULT_RELEASE_URL,
         "rate": rate,
         "read_timeout": read_timeout,

@@ -228,6 +228,8 @@ def corpus_texts(
             ).fetchone()
         ):
             raise AdmeError(f"--exclude-split {exclude_split!r}: no such split (adme split)")
+        if corpus == "sections":
+            _check_sections_stored(con)
         con.execute("SET enable_progress_bar = false")  # the sections query takes seconds
         query = store.sql_text(CORPORA[corpus])
         rows = con.execute(query, {"exclude_split": exclude_split}).fetchall()
@@ -237,6 +239,20 @@ def corpus_texts(
     if not texts:
         raise AdmeError(f"{db_path}: no {corpus} to pre-train on (run `adme fetch` first)")
     return texts[:limit] if limit else texts
+
+
+def _check_sections_stored(con) -> None:
+    """Refuse a sections corpus missing the labels fetched without `--sections`: it would
+    silently pre-train on part of the database."""
+    missing, stored = con.execute(
+        "SELECT count(*) FILTER (WHERE sections_found IS NULL), count(*) FROM documents"
+    ).fetchone()
+    if missing:
+        raise AdmeError(
+            f"--corpus sections: {count(missing, 'stored document')} of {stored} "
+            "have no sections kept (fetched without --sections); run the same `adme fetch` "
+            "again with --sections to fill them in"
+        )
 
 
 def load_masked_lm(model: str) -> tuple[PreTrainedTokenizerBase, torch.nn.Module]:

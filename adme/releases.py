@@ -444,6 +444,7 @@ class _Options:
     threads: int
     parse_workers: int | None
     batch_size: int
+    sections: bool = False
 
 
 def _apply(
@@ -470,6 +471,7 @@ def _apply(
         batch_size=options.batch_size,
         threads=options.threads,
         parse_workers=options.parse_workers,
+        sections=options.sections,
         source_name=item.url,
         keep_member=keep_member,
     )
@@ -513,6 +515,14 @@ def _applied(db_path: Path) -> tuple[set[tuple[str, int]], dt.date | None]:
     return {(name, size) for name, size, _ in rows}, newest
 
 
+def _lacks_sections(db_path: Path, url: str) -> bool:
+    con = store.connect(db_path)
+    try:
+        return store.documents_without_sections(con, url) > 0
+    finally:
+        con.close()
+
+
 def _run(
     db_path,
     cache_dir,
@@ -521,12 +531,18 @@ def _run(
     options: _Options,
     keep_member=None,
 ) -> ReleaseSummary:
-    """Apply each chosen file not applied yet, in order; a refused one stops the run."""
+    """Apply each chosen file not applied yet, in order; a refused one stops the run.
+
+    With `options.sections`, a file applied without sections is applied again: its stored
+    documents then get their sections (nothing else of them changes).
+    """
     applied, _ = _applied(Path(db_path))
     result = ReleaseSummary()
     for item in chosen:
         remote = remote_info(client, item.url)
-        if (item.name, remote.size) in applied:
+        if (item.name, remote.size) in applied and not (
+            options.sections and _lacks_sections(Path(db_path), item.url)
+        ):
             result.lines.append(f"already applied {item.name} ({remote.size} bytes)")
             continue
         line, summary = _apply(
@@ -557,6 +573,7 @@ def fetch_release(
     threads: int = DEFAULT_THREADS,
     parse_workers: int | None = None,
     batch_size: int = BATCH_SIZE,
+    sections: bool = False,
     rate: float = 2.0,
     read_timeout: float = 60.0,
     retries: int = 5,
@@ -564,7 +581,7 @@ def fetch_release(
     """`adme fetch --release NAME`: download and ingest the release's parts not yet applied."""
     wanted_parts = parse_parts(parts)
     cache.check_root(Path(cache_dir))
-    options = _Options(progress, keep_download, threads, parse_workers, batch_size)
+    options = _Options(progress, keep_download, threads, parse_workers, batch_size, sections)
     with _client(release_url, rate, read_timeout, retries) as client:
         chosen = choose_parts(list_files(client, release_url), release, wanted_parts)
         return _run(db_path, cache_dir, client, chosen, options)
@@ -582,6 +599,7 @@ def fetch_updates(
     threads: int = DEFAULT_THREADS,
     parse_workers: int | None = None,
     batch_size: int = BATCH_SIZE,
+    sections: bool = False,
     rate: float = 2.0,
     read_timeout: float = 60.0,
     retries: int = 5,
@@ -607,7 +625,7 @@ def fetch_updates(
         )
     folder = UPDATE_FOLDERS.get(release)
     keep = (lambda name: name.startswith(folder)) if folder else None
-    options = _Options(progress, keep_download, threads, parse_workers, batch_size)
+    options = _Options(progress, keep_download, threads, parse_workers, batch_size, sections)
     with _client(release_url, rate, read_timeout, retries) as client:
         chosen = choose_updates(list_files(client, release_url), after)
         result = _run(db_path, cache_dir, client, chosen, options, keep)

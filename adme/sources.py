@@ -75,6 +75,16 @@ class Reject:
     reason: str
 
 
+@dataclass(frozen=True)
+class InnerZip:
+    """A ZIP member that is itself a ZIP (a release's label), read but not yet unpacked: a parse
+    process unpacks it (`iter_zip_bytes`), so inflating and hashing its XML leave this one."""
+
+    source: str
+    data: bytes
+    depth: int  # the depth its members are read at
+
+
 Item = RawSpl | Reject
 MemberFilter = Callable[[str], bool]
 
@@ -138,11 +148,16 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 
 
 def iter_zip(
-    archive: zipfile.ZipFile, name: str, depth: int = 1, keep: MemberFilter | None = None
-) -> Iterator[Item]:
+    archive: zipfile.ZipFile,
+    name: str,
+    depth: int = 1,
+    keep: MemberFilter | None = None,
+    unpack: bool = True,
+) -> Iterator[Item | InnerZip]:
     """Yield every SPL XML inside a ZIP (and inside its inner ZIPs), or a Reject per bad member.
 
-    `name` is how the archive is shown to the user; members are shown as `name!member`.
+    `name` is how the archive is shown to the user; members are shown as `name!member`. With
+    `unpack` False, inner ZIPs come out as InnerZip, for the caller to unpack elsewhere.
     """
     members = sorted((i for i in archive.infolist() if not i.is_dir()), key=lambda i: i.filename)
     for info in members:
@@ -167,6 +182,8 @@ def iter_zip(
             yield RawSpl(source, data)
         elif depth >= MAX_ZIP_DEPTH:
             yield Reject(source, "ZIP nested deeper than a DailyMed release")
+        elif not unpack:
+            yield InnerZip(source, data, depth + 1)
         else:
             yield from iter_zip_bytes(data, source, depth + 1)
 
@@ -262,7 +279,9 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _iter_zip_file(path: Path, name: str, keep: MemberFilter | None) -> Iterator[Item]:
+def _iter_zip_file(
+    path: Path, name: str, keep: MemberFilter | None, unpack: bool = True
+) -> Iterator[Item | InnerZip]:
     """Yield the SPL XML inside a ZIP file on disk, member by member."""
     try:
         handle = path.open("rb")
@@ -280,16 +299,18 @@ def _iter_zip_file(path: Path, name: str, keep: MemberFilter | None) -> Iterator
             yield Reject(name, f"not a valid ZIP file: {_one_line(exc)}")
             return
         with archive:
-            yield from iter_zip(archive, name, keep=keep)
+            yield from iter_zip(archive, name, keep=keep, unpack=unpack)
 
 
-def _iter_file(path: Path, name: str, keep: MemberFilter | None = None) -> Iterator[Item]:
+def _iter_file(
+    path: Path, name: str, keep: MemberFilter | None = None, unpack: bool = True
+) -> Iterator[Item | InnerZip]:
     """Yield the SPL XML of one file: itself, or the members of a ZIP (by name or content).
 
     `name` is how the file is shown and recorded (its path, or the URL it was downloaded from).
     """
     if _is_zip_name(path.name):
-        yield from _iter_zip_file(path, name, keep)
+        yield from _iter_zip_file(path, name, keep, unpack)
         return
     data = read_label_file(path)
     if isinstance(data, Reject):
@@ -351,15 +372,19 @@ def iter_spl(path: Path) -> Iterator[Item]:
 
 
 def iter_files(
-    files: list[Path], names: dict[Path, str] | None = None, keep: MemberFilter | None = None
-) -> Iterator[Item]:
+    files: list[Path],
+    names: dict[Path, str] | None = None,
+    keep: MemberFilter | None = None,
+    unpack: bool = True,
+) -> Iterator[Item | InnerZip]:
     """Yield every SPL XML inside the given files (as listed by `check_input`).
 
     `names` shows a file by another name than its path (a download by its URL, so the sources
-    recorded do not depend on where it was saved); `keep` picks a ZIP's top-level members.
+    recorded do not depend on where it was saved); `keep` picks a ZIP's top-level members;
+    `unpack` False leaves the inner ZIPs of a ZIP file packed (InnerZip).
     """
     for file in files:
-        yield from _iter_file(file, (names or {}).get(file, str(file)), keep)
+        yield from _iter_file(file, (names or {}).get(file, str(file)), keep, unpack)
 
 
 def estimate_count(files: list[Path]) -> int | None:

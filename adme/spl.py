@@ -90,23 +90,29 @@ class Document:
     pk_found: str | None  # how 43682-4 was found; None when the label has none
     paragraphs: tuple[Paragraph, ...]
     products: tuple[Product, ...] = ()  # what the label covers (adme/products.py)
-    sections: tuple[Section, ...] = ()  # every section with text, for search and pre-training
+    # every section with text, for search and pre-training; None: not read (fetch without
+    # --sections), which the store keeps apart from a label that has none
+    sections: tuple[Section, ...] | None = ()
 
 
-def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
+def parse_spl(
+    data: bytes, source: str, sha256: str | None = None, sections: bool = True
+) -> Document:
     """Parse one SPL XML document; raise SplError naming `source` when it is not usable SPL.
 
     The document's header fields come from the root's children; its paragraphs from the
     Pharmacokinetics section found by `find_pk_sections` (none when the label has no such
     section: that is a valid label, not an error). A caller that already hashed `data` (the
-    content-addressed cache does) passes `sha256` so it is not computed twice.
+    content-addressed cache does) passes `sha256` so it is not computed twice. `sections`
+    False leaves every section's text unread (`Document.sections` None): it costs as much as
+    the rest of the extraction together, and only pre-training and whole-label search use it.
     """
     root = parse_xml(data, source)
     header = _header(root, source)
     products = parse_products(root)  # before extraction, which may edit the PK sections
     found = find_pk_sections(root)
     # before extraction, which writes markers into the pharmacokinetics sections
-    sections = extract_sections(root, found.sections if found else ())
+    kept = extract_sections(root, found.sections if found else ()) if sections else None
     paragraphs = extract_paragraphs(found.sections, found.root_title) if found else ()
     return Document(
         **header,
@@ -115,7 +121,7 @@ def parse_spl(data: bytes, source: str, sha256: str | None = None) -> Document:
         pk_found=found.how if found else None,
         paragraphs=paragraphs,
         products=products,
-        sections=sections,
+        sections=kept,
     )
 
 

@@ -207,7 +207,7 @@ def _document_table(documents: Sequence[Document]) -> pa.Table:
     names = [n for n in _DOCUMENT_SCHEMA.names if n not in ("products_found", "sections_found")]
     columns = {name: [getattr(d, name) for d in documents] for name in names}
     columns["products_found"] = [len(d.products) for d in documents]
-    columns["sections_found"] = [len(d.sections) for d in documents]
+    columns["sections_found"] = [None if d.sections is None else len(d.sections) for d in documents]
     return pa.Table.from_pydict(columns, schema=_DOCUMENT_SCHEMA)
 
 
@@ -225,7 +225,7 @@ _SECTION_SCHEMA = pa.schema(
 
 
 def _section_table(documents: Sequence[Document]) -> pa.Table:
-    rows = [(d.document_id, s) for d in documents for s in d.sections]
+    rows = [(d.document_id, s) for d in documents for s in d.sections or ()]
     columns = {"document_id": [document_id for document_id, _ in rows]}
     for name in _SECTION_SCHEMA.names[1:]:
         columns[name] = [getattr(s, name) for _, s in rows]
@@ -360,11 +360,13 @@ def fill_products(con: duckdb.DuckDBPyConnection, documents: Sequence[Document])
 
 
 def fill_sections(con: duckdb.DuckDBPyConnection, documents: Sequence[Document]) -> int:
-    """Store the sections of documents stored before adme kept sections; return how many.
+    """Store the sections of documents stored without them; return how many.
 
     Only documents whose `sections_found` is NULL are touched (their paragraphs, predictions
-    and other rows stay as they are), so running it twice changes nothing.
+    and other rows stay as they are), so running it twice changes nothing. Documents parsed
+    without their sections (`sections` None) are passed over.
     """
+    documents = [d for d in documents if d.sections is not None]
     return _fill_missing(
         con,
         documents,
@@ -438,10 +440,13 @@ def document_ids_by_hash(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute("SELECT sha256, document_id FROM documents").fetchall())
 
 
-def documents_to_fill(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """document_ids stored before adme read products or kept sections (either count NULL)."""
+def documents_to_fill(con: duckdb.DuckDBPyConnection, sections: bool = True) -> set[str]:
+    """document_ids stored before adme read products, or (with `sections`) stored without
+    their sections: an ingest parses them again when met, to fill those in."""
     rows = con.execute(
-        "SELECT document_id FROM documents WHERE products_found IS NULL OR sections_found IS NULL"
+        "SELECT document_id FROM documents WHERE products_found IS NULL "
+        "OR ($sections AND sections_found IS NULL)",
+        {"sections": sections},
     )
     return {r[0] for r in rows.fetchall()}
 
@@ -525,6 +530,14 @@ def release_counts(con: duckdb.DuckDBPyConnection, url: str) -> tuple[int, int]:
 def applied_releases(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, object]]:
     """(name, size, published) of every release or update file already applied."""
     return con.execute("SELECT name, size, published FROM releases").fetchall()
+
+
+def documents_without_sections(con: duckdb.DuckDBPyConnection, url: str) -> int:
+    """How many documents read from the release file at `url` were stored without sections."""
+    return con.execute(
+        "SELECT count(*) FROM documents WHERE sections_found IS NULL AND starts_with(source, ?)",
+        [url + "!"],
+    ).fetchone()[0]
 
 
 def newest_release_date(con: duckdb.DuckDBPyConnection):

@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE=1
 mkdir -p "$OUT"
 
 echo "== 1. fetch: 46 real labels from data/spl into $DB"
-adme fetch --from data/spl --db "$DB"
+adme fetch --from data/spl --db "$DB" --sections
 
 echo "== 2. split by drug: every paragraph of one drug on one side, so the test part is unseen drugs"
 # No --replace: on a rerun the stored split (same parameters) is kept, so the labels step 6

@@ -55,11 +55,11 @@ CREATE OR REPLACE MACRO heading_only(text, kind) AS
 ALTER TABLE paragraphs ADD COLUMN IF NOT EXISTS bare_heading BOOLEAN;
 UPDATE paragraphs SET bare_heading = heading_only(text, kind) WHERE bare_heading IS NULL;
 
--- Every section of a label that has text of its own (adme/spl.py extract_sections), so
--- reviewers can query a whole label and `adme pretrain --corpus sections` can read far more
--- in-domain text than the pharmacokinetics paragraphs alone. documents.sections_found is how
--- many were stored; NULL for documents stored before adme kept sections: rerunning
--- `adme fetch --from` on the same input fills them in (paragraphs and predictions untouched).
+-- Every section of a label that has text of its own (adme/spl.py extract_sections), kept by
+-- `adme fetch --sections`, so reviewers can query a whole label and `adme pretrain --corpus
+-- sections` can read far more in-domain text than the pharmacokinetics paragraphs alone.
+-- documents.sections_found is how many were stored; NULL for a document stored without them:
+-- the same `adme fetch` again with --sections fills them in (paragraphs, predictions untouched).
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS sections_found INTEGER;
 
 CREATE TABLE IF NOT EXISTS sections (

@@ -40,6 +40,15 @@ def inner_zip_name(xml: bytes) -> str:
     return f"{date}_{setid}.zip"
 
 
+def zip_of(members: dict[str, bytes]) -> bytes:
+    """A ZIP in memory holding `members` (name -> bytes) as written, none compressed."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 def write_release(path: Path, xmls: list[bytes], extra: dict[str, bytes] | None = None) -> Path:
     """Write a bulk release ZIP (inner ZIPs stored, as DailyMed does) plus `extra` members."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:

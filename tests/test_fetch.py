@@ -38,6 +38,7 @@ from tests.spl_inputs import (
     write_inner_zip_folder,
     write_release,
     zip_bomb_member,
+    zip_of,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,6 +203,37 @@ def test_parsing_in_worker_processes_stores_the_same_rows(tmp_path, sample_db_te
     assert stored["documents"] == serial["documents"]
 
 
+def section_rows(db_path: Path) -> list[tuple]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return con.execute("SELECT * FROM sections ORDER BY document_id, ordinal").fetchall()
+
+
+@pytest.mark.slow
+def test_sections_are_the_same_on_every_engine_and_only_with_the_option(tmp_path):
+    sample = ROOT / "data" / "spl"
+    runs = {
+        engine: fetch_from_path(
+            tmp_path / f"{engine}.duckdb", sample, tmp_path / "c", False, sections=True, **options
+        )
+        for engine, options in {
+            "serial": {"threads": 1, "parse_workers": 0},
+            "threads": {"threads": 2, "parse_workers": 0},
+            "processes": {"parse_workers": 2},
+        }.items()
+    }
+    assert all(run.fetched == 46 and not run.rejects for run in runs.values())
+    serial = section_rows(tmp_path / "serial.duckdb")
+    with duckdb.connect(str(tmp_path / "serial.duckdb"), read_only=True) as con:
+        kept = con.execute("SELECT count(sections_found), sum(sections_found) FROM documents")
+        assert kept.fetchone() == (46, len(serial)) and len(serial) > 20 * 46
+    assert section_rows(tmp_path / "threads.duckdb") == serial
+    assert section_rows(tmp_path / "processes.duckdb") == serial
+    plain = fetch_from_path(tmp_path / "plain.duckdb", sample, tmp_path / "c", False)
+    assert plain.fetched == 46 and section_rows(tmp_path / "plain.duckdb") == []
+    with duckdb.connect(str(tmp_path / "plain.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(sections_found) FROM documents").fetchone()[0] == 0
+
+
 @pytest.mark.slow
 def test_worker_processes_reading_files_skip_stored_and_duplicate_bytes(tmp_path):
     # Parse processes read and hash .xml files themselves: a re-run still skips every stored
@@ -224,9 +256,10 @@ def test_worker_processes_reading_files_skip_stored_and_duplicate_bytes(tmp_path
 @pytest.mark.slow
 @pytest.mark.parametrize("keep_xml", [False, True])
 def test_worker_process_chunks_store_what_a_serial_run_stores(tmp_path, monkeypatch, keep_xml):
-    # Processes take labels in chunks (3 here): 11 labels, so the last chunk is short; a reject
-    # mid-chunk (a bad file, an unsafe ZIP member); the same bytes again in later chunks; ZIP
-    # members (hashed here) beside files the processes read. A re-run skips all of it in order.
+    # Processes take labels in chunks (3 here): the last chunk is short; a reject mid-chunk (a
+    # bad file, an unsafe ZIP member); the same bytes again in later chunks; ZIP members
+    # (hashed here) and inner ZIPs (unpacked there) beside files the processes read. A re-run
+    # skips all of it in order.
     monkeypatch.setattr("adme.fetch.PROCESS_CHUNK", 3)
     a, b, c, d, e, f = (x.read_bytes() for x in sample_files(6))
     folder = tmp_path / "in"
@@ -237,6 +270,19 @@ def test_worker_process_chunks_store_what_a_serial_run_stores(tmp_path, monkeypa
         archive.writestr("c_again.xml", c)
         archive.writestr("../unsafe.xml", d)
         archive.writestr("f.xml", f)
+    # A release: inner ZIPs, which processes unpack themselves. Two labels in one, a label seen
+    # before, a cut inner ZIP, an unsafe member inside one, a ZIP nested too deep, no XML.
+    inner = {
+        "two.zip": zip_of({"e.xml": e, "img.jpg": b"jpeg", "a.xml": a}),
+        "cut.zip": zip_of({"x.xml": f})[:-30],
+        "unsafe.zip": zip_of({"../x.xml": f}),
+        "deep.zip": zip_of({"deeper.zip": zip_of({"f.xml": f})}),
+        "images.zip": zip_of({"img.jpg": b"jpeg"}),
+        "new.zip": zip_of({"new.xml": sample_files(7)[6].read_bytes()}),
+    }
+    with zipfile.ZipFile(folder / "09.zip", "w") as archive:
+        for name, data in inner.items():
+            archive.writestr(f"prescription/{name}", data)
 
     def run(name: str, **options):
         db = tmp_path / f"{name}.duckdb"
@@ -246,8 +292,8 @@ def test_worker_process_chunks_store_what_a_serial_run_stores(tmp_path, monkeypa
 
     serial, serial_again, serial_rows = run("serial", threads=1)
     chunked, chunked_again, chunked_rows = run("chunked", parse_workers=2)
-    assert (serial.fetched, serial.skipped, serial.rejected) == (6, 3, 2)
-    assert (serial_again.fetched, serial_again.skipped) == (0, 9)
+    assert (serial.fetched, serial.skipped, serial.rejected) == (7, 5, 5)
+    assert (serial_again.fetched, serial_again.skipped) == (0, 12)
     assert chunked_rows == serial_rows
     assert (chunked, chunked_again) == (serial, serial_again)  # ids and rejects in input order
 
@@ -489,6 +535,22 @@ def test_drug_listing_to_limit_then_cache_means_no_download(server, tmp_path):
     assert fresh.fetched == 3
     assert server.count(API + "spls/") == xml_requests  # the cache answered, no download
     assert tables(tmp_path / "b.duckdb") == before
+
+
+def test_sections_of_labels_fetched_without_them_come_from_the_cache(server, tmp_path):
+    db, store = tmp_path / "a.duckdb", tmp_path / "cache"
+    first = api_fetch(server, db, store, drug="metformin", limit=3)
+    assert first.fetched == 3 and section_rows(db) == []
+    downloads = server.count(API + "spls/")
+    filled = api_fetch(server, db, store, drug="metformin", limit=3, sections=True)
+    assert (filled.fetched, filled.skipped, filled.sections_filled) == (0, 3, 3)
+    assert server.count(API + "spls/") == downloads  # read from the cache, not downloaded
+    fresh = api_fetch(
+        server, tmp_path / "b.duckdb", store, drug="metformin", limit=3, sections=True
+    )
+    assert section_rows(db) == section_rows(tmp_path / "b.duckdb") != []
+    again = api_fetch(server, db, store, drug="metformin", limit=3, sections=True)
+    assert (again.skipped, again.sections_filled) == (3, 0) and fresh.fetched == 3
 
 
 def test_downloads_run_on_at_most_workers_threads(server, tmp_path):

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import uuid
-import zipfile
 from pathlib import Path
 
 import duckdb
@@ -28,7 +27,7 @@ from adme import releases
 from adme.cli import app
 from adme.errors import AdmeError
 from tests.http_fixture_server import FILES, ReleaseServer
-from tests.spl_inputs import inner_zip, inner_zip_name, sample_files
+from tests.spl_inputs import inner_zip, inner_zip_name, sample_files, zip_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PART1 = "dm_spl_release_human_rx_part1.zip"
@@ -45,17 +44,6 @@ def new_version(xml: bytes, seed: int) -> bytes:
         f'<versionNumber value="{version + 1}"'.encode(),
         1,
     )
-
-
-def zip_of(members: dict[str, bytes]) -> bytes:
-    """A release or update ZIP: inner ZIPs stored under their folders."""
-    import io
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def release_zip(xmls: list[bytes], folder: str = "prescription/") -> bytes:
@@ -210,6 +198,31 @@ def test_release_then_rerun_downloads_and_ingests_nothing_new(files, labels, tmp
         assert report.exit_code == 0, report.output
         assert report.stdout.splitlines()[0].startswith("name,kind,published,size_mb,added")
         assert f"{PART1},release,2026-08-03" in report.stdout
+
+
+def test_a_release_applied_without_sections_is_applied_again_to_fill_them(files, tmp_path):
+    db, cache = tmp_path / "a.duckdb", tmp_path / "cache"
+    fresh = tmp_path / "fresh.duckdb"
+    with ReleaseServer(files) as server:
+        assert fetch(server, db, cache, "--release", "human-rx").exit_code == 0
+        before = rows(db)
+        filled = fetch(server, db, cache, "--release", "human-rx", "--sections")
+        assert filled.exit_code == 0, filled.output
+        for part in (PART1, PART2):
+            assert f"applied {part}: fetched 0, skipped 20 already stored" in filled.stdout
+        assert filled.stdout.count("sections kept for 20 stored documents") == 2
+        again = fetch(server, db, cache, "--release", "human-rx", "--sections")
+        assert again.stdout.count("already applied") == 2, again.output
+        one_run = fetch(server, fresh, tmp_path / "c2", "--release", "human-rx", "--sections")
+        assert one_run.exit_code == 0, one_run.output
+    after = every_row(db)
+    assert after["sections"] and after["sections"] == every_row(fresh)["sections"]
+    assert after["paragraphs"] == before["paragraphs"] and after["releases"] == before["releases"]
+    sections_found = 9  # the column of rows()'s documents (fetched_at left out)
+    assert {row[sections_found] for row in before["documents"]} == {None}
+    assert [row[:9] + row[10:] for row in after["documents"]] == [
+        row[:9] + row[10:] for row in before["documents"]
+    ]
 
 
 def test_parts_and_keep_download(files, tmp_path):

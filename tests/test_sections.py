@@ -1,5 +1,6 @@
-"""The `sections` table: every section of a label kept by fetch, filled in for old databases,
-merged with its documents, and read by `adme pretrain --corpus sections`.
+"""The `sections` table: every section of a label, kept by `fetch --sections`, filled in for
+documents stored without, merged with its documents, and read by `adme pretrain --corpus
+sections`.
 
 Real labels from data/spl, real DuckDB files, real lxml; no mocks.
 """
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from adme import spl
 from adme.cli import app
 from adme.errors import AdmeError
+from adme.fetch import fetch_from_path
 from adme.merge import merge_parts
 from adme.pretrain import corpus_texts, pretrain
 from adme.spl import parse_spl
@@ -111,10 +113,22 @@ def test_indentation_resolved_in_c_passes_as_run_by_run(text):
     assert spl._resolve_indents(text) == spl._INDENTS.sub(spl._resolved_indent, stripped)
 
 
+@pytest.fixture(scope="module")
+def fetched_template(tmp_path_factory) -> Path:
+    """The shipped sample fetched with --sections, once for this module."""
+    folder = tmp_path_factory.mktemp("sections-db")
+    summary = fetch_from_path(
+        folder / "adme.duckdb", SAMPLE, folder / "cache", progress=False, sections=True
+    )
+    assert summary.fetched and not summary.rejects
+    return folder / "adme.duckdb"
+
+
 @pytest.fixture
-def fetched(sample_db) -> Path:
-    """The shipped sample, fetched once per session (conftest), copied for this test."""
-    return sample_db
+def fetched(fetched_template, tmp_path) -> Path:
+    """A private copy of the sample fetched with --sections."""
+    shutil.copyfile(fetched_template, tmp_path / "with-sections.duckdb")
+    return tmp_path / "with-sections.duckdb"
 
 
 def section_rows(db: Path) -> list[tuple]:
@@ -122,38 +136,54 @@ def section_rows(db: Path) -> list[tuple]:
         return con.execute("SELECT * FROM sections ORDER BY document_id, ordinal").fetchall()
 
 
-def test_fetch_stores_sections_and_an_old_database_gets_them_on_refetch(fetched, tmp_path):
-    stored = section_rows(fetched)
-    with duckdb.connect(str(fetched)) as con:
-        counts = con.execute(
+def sections_found(db: Path) -> tuple[int, int | None]:
+    """(documents without sections kept, sections kept in all)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(
             "SELECT count(*) FILTER (WHERE sections_found IS NULL), sum(sections_found) "
             "FROM documents"
         ).fetchone()
-        assert counts == (0, len(stored))
-        # what a database made before sections were kept looks like, with a prediction
-        con.execute("DELETE FROM sections")
-        con.execute("UPDATE documents SET sections_found = NULL")
+
+
+def fetch_sample(db: Path, *options: str):
+    result = CliRunner().invoke(
+        app, ["fetch", "--from", str(SAMPLE), "--db", str(db), "--no-progress", *options]
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_fetch_keeps_sections_with_the_option(fetched):
+    assert sections_found(fetched) == (0, len(section_rows(fetched)))
+    assert len(section_rows(fetched)) > 20 * 46
+
+
+def test_sections_are_kept_only_when_asked_and_a_rerun_with_the_option_fills_them(
+    sample_db, fetched
+):
+    # sample_db: the sample fetched with the default options
+    with duckdb.connect(str(sample_db)) as con:
+        n_documents = con.execute("SELECT count(*) FROM documents").fetchone()[0]
         con.execute(
             "INSERT INTO predictions (paragraph_id, model_id, label, confidence, probs) "
             "SELECT paragraph_id, 'm@1', 'other', 0.9, MAP {'other': 0.9} FROM paragraphs LIMIT 1"
         )
         paragraphs = con.execute("SELECT * FROM paragraphs ORDER BY ALL").fetchall()
-    result = CliRunner().invoke(
-        app, ["fetch", "--from", str(SAMPLE), "--db", str(fetched), "--no-progress"]
-    )
-    assert result.exit_code == 0, result.output
-    with duckdb.connect(str(fetched), read_only=True) as con:
-        n_documents = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+    assert sections_found(sample_db) == (n_documents, None) and section_rows(sample_db) == []
+    with pytest.raises(AdmeError, match=f"{n_documents} stored documents of {n_documents} have"):
+        corpus_texts(sample_db, corpus="sections")
+    assert "sections kept" not in fetch_sample(sample_db).stdout  # no option, nothing filled
+
+    result = fetch_sample(sample_db, "--sections")
     assert f"sections kept for {n_documents} stored documents" in result.stdout
-    assert "paragraphs added 0" in result.stdout
-    assert section_rows(fetched) == stored
-    with duckdb.connect(str(fetched), read_only=True) as con:
+    assert "fetched 0," in result.stdout and "paragraphs added 0" in result.stdout
+    assert section_rows(sample_db) == section_rows(fetched)  # as if fetched with it at first
+    assert sections_found(sample_db) == sections_found(fetched)
+    with duckdb.connect(str(sample_db), read_only=True) as con:
         assert con.execute("SELECT * FROM paragraphs ORDER BY ALL").fetchall() == paragraphs
         assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == 1
-    again = CliRunner().invoke(
-        app, ["fetch", "--from", str(SAMPLE), "--db", str(fetched), "--no-progress"]
-    )
-    assert "sections kept" not in again.stdout and section_rows(fetched) == stored
+    assert "sections kept" not in fetch_sample(sample_db, "--sections").stdout
+    assert corpus_texts(sample_db, corpus="sections") == corpus_texts(fetched, corpus="sections")
 
 
 def test_merge_copies_the_sections_of_new_documents(fetched, tmp_path):
