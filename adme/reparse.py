@@ -71,7 +71,7 @@ def reparse_products(db_path, cache_dir, other_inputs: Sequence[str] = ()) -> Re
         batch: list[Document] = []
         for stored, data in _raw_xml(pending, Path(cache_dir), summary):
             try:
-                document = parse_spl(data, stored.source, stored.sha256)
+                document = parse_spl(data, stored.source, stored.sha256, sections=False)
             except SplError as exc:
                 summary.failed.append((stored.source, exc.fault))
                 continue
