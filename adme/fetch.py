@@ -1055,18 +1055,20 @@ def _fetch_release(
     if conflicting:
         what = "--release" if release else "--updates"
         raise UsageError(f"{what} cannot be combined with {', '.join(conflicting)}")
-    common = {
-        "progress": options["progress"],
-        "batch_size": options["batch_size"],
-        "threads": options["threads"],
-        "parse_workers": options["parse_workers"],
-        "keep_download": options["keep_download"],
-        "sections": options["sections"],
-        "release_url": options["release_url"] or releases.DEFAULT_RELEASE_URL,
-        "rate": rate,
-        "read_timeout": read_timeout,
-        "retries": retries,
-    }
+    common = releases.ReleaseOptions(
+        release_url=options["release_url"] or releases.DEFAULT_RELEASE_URL,
+        keep_download=options["keep_download"],
+        progress=options["progress"],
+        threads=options["threads"],
+        parse_workers=options["parse_workers"],
+        batch_size=options["batch_size"],
+        sections=options["sections"],
+        rate=rate,
+        read_timeout=read_timeout,
+        retries=retries,
+    )
     if release:
-        return releases.fetch_release(db_path, cache_dir, release, parts=options["parts"], **common)
-    return releases.fetch_updates(db_path, cache_dir, since=since, **common)
+        return releases.fetch_release(
+            db_path, cache_dir, release, parts=options["parts"], options=common
+        )
+    return releases.fetch_updates(db_path, cache_dir, since=since, options=common)

@@ -438,13 +438,19 @@ def sha256_file(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class _Options:
-    progress: bool
-    keep_download: bool
-    threads: int
-    parse_workers: int | None
-    batch_size: int
+class ReleaseOptions:
+    """How `fetch_release` and `fetch_updates` download and ingest (the `adme fetch` options)."""
+
+    release_url: str = DEFAULT_RELEASE_URL
+    keep_download: bool = False
+    progress: bool = True
+    threads: int = DEFAULT_THREADS
+    parse_workers: int | None = None
+    batch_size: int = BATCH_SIZE
     sections: bool = False
+    rate: float = 2.0
+    read_timeout: float = 60.0
+    retries: int = 5
 
 
 def _apply(
@@ -453,7 +459,7 @@ def _apply(
     client: DailyMedClient,
     item: ReleaseFile,
     remote: Remote,
-    options: _Options,
+    options: ReleaseOptions,
     keep_member,
 ) -> tuple[str, FetchSummary]:
     """Download one file (resuming), ingest it, record it in `releases`; return its line."""
@@ -528,7 +534,7 @@ def _run(
     cache_dir,
     client: DailyMedClient,
     chosen: list[ReleaseFile],
-    options: _Options,
+    options: ReleaseOptions,
     keep_member=None,
 ) -> ReleaseSummary:
     """Apply each chosen file not applied yet, in order; a refused one stops the run.
@@ -555,10 +561,12 @@ def _run(
     return result
 
 
-def _client(release_url: str, rate: float, read_timeout: float, retries: int) -> DailyMedClient:
-    if urlsplit(release_url).scheme not in ("http", "https"):
-        raise UsageError(f"--release-url must be an http(s) address, not {release_url!r}")
-    return DailyMedClient(rate=rate, read_timeout=read_timeout, max_retries=retries)
+def _client(options: ReleaseOptions) -> DailyMedClient:
+    if urlsplit(options.release_url).scheme not in ("http", "https"):
+        raise UsageError(f"--release-url must be an http(s) address, not {options.release_url!r}")
+    return DailyMedClient(
+        rate=options.rate, read_timeout=options.read_timeout, max_retries=options.retries
+    )
 
 
 def fetch_release(
@@ -567,23 +575,13 @@ def fetch_release(
     release: str,
     *,
     parts: str | None = None,
-    release_url: str = DEFAULT_RELEASE_URL,
-    keep_download: bool = False,
-    progress: bool = True,
-    threads: int = DEFAULT_THREADS,
-    parse_workers: int | None = None,
-    batch_size: int = BATCH_SIZE,
-    sections: bool = False,
-    rate: float = 2.0,
-    read_timeout: float = 60.0,
-    retries: int = 5,
+    options: ReleaseOptions = ReleaseOptions(),
 ) -> ReleaseSummary:
     """`adme fetch --release NAME`: download and ingest the release's parts not yet applied."""
     wanted_parts = parse_parts(parts)
     cache.check_root(Path(cache_dir))
-    options = _Options(progress, keep_download, threads, parse_workers, batch_size, sections)
-    with _client(release_url, rate, read_timeout, retries) as client:
-        chosen = choose_parts(list_files(client, release_url), release, wanted_parts)
+    with _client(options) as client:
+        chosen = choose_parts(list_files(client, options.release_url), release, wanted_parts)
         return _run(db_path, cache_dir, client, chosen, options)
 
 
@@ -593,16 +591,7 @@ def fetch_updates(
     *,
     since: str | None = None,
     release: str = "human-rx",
-    release_url: str = DEFAULT_RELEASE_URL,
-    keep_download: bool = False,
-    progress: bool = True,
-    threads: int = DEFAULT_THREADS,
-    parse_workers: int | None = None,
-    batch_size: int = BATCH_SIZE,
-    sections: bool = False,
-    rate: float = 2.0,
-    read_timeout: float = 60.0,
-    retries: int = 5,
+    options: ReleaseOptions = ReleaseOptions(),
 ) -> ReleaseSummary:
     """`adme fetch --updates`: apply the update ZIPs newer than the database, oldest first.
 
@@ -625,9 +614,8 @@ def fetch_updates(
         )
     folder = UPDATE_FOLDERS.get(release)
     keep = (lambda name: name.startswith(folder)) if folder else None
-    options = _Options(progress, keep_download, threads, parse_workers, batch_size, sections)
-    with _client(release_url, rate, read_timeout, retries) as client:
-        chosen = choose_updates(list_files(client, release_url), after)
+    with _client(options) as client:
+        chosen = choose_updates(list_files(client, options.release_url), after)
         result = _run(db_path, cache_dir, client, chosen, options, keep)
     if not chosen:
         result.lines.append(f"no update newer than {after.isoformat()} on the resources page")

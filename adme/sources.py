@@ -190,8 +190,15 @@ def iter_zip(
 
 def iter_zip_bytes(data: bytes, name: str, depth: int = 1) -> Iterator[Item]:
     """Yield the SPL XML inside a ZIP held in memory (an inner ZIP or a version download)."""
+    yield from _iter_whole_zip(io.BytesIO(data), len(data), name, depth=depth)
+
+
+def _iter_whole_zip(
+    handle: BinaryIO, size: int, name: str, **read: object
+) -> Iterator[Item | InnerZip]:
+    """`iter_zip` over an open ZIP once it is whole (`zip_end_fault`), else one Reject."""
     try:
-        archive = _checked_zip(io.BytesIO(data), len(data), name)
+        archive = _checked_zip(handle, size, name)
     except _NotWhole as exc:
         yield Reject(name, str(exc))
         return
@@ -199,7 +206,7 @@ def iter_zip_bytes(data: bytes, name: str, depth: int = 1) -> Iterator[Item]:
         yield Reject(name, f"not a valid ZIP file: {_one_line(exc)}")
         return
     with archive:
-        yield from iter_zip(archive, name, depth)
+        yield from iter_zip(archive, name, **read)
 
 
 def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
@@ -291,15 +298,10 @@ def _iter_zip_file(
     with handle:
         try:
             size = os.fstat(handle.fileno()).st_size
-            archive = _checked_zip(handle, size, str(path))
-        except _NotWhole as exc:
-            yield Reject(name, str(exc))
+        except OSError as exc:
+            yield Reject(name, f"cannot read file: {exc.strerror or exc}")
             return
-        except _ZIP_FAULTS as exc:
-            yield Reject(name, f"not a valid ZIP file: {_one_line(exc)}")
-            return
-        with archive:
-            yield from iter_zip(archive, name, keep=keep, unpack=unpack)
+        yield from _iter_whole_zip(handle, size, name, keep=keep, unpack=unpack)
 
 
 def _iter_file(
