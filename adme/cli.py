@@ -359,9 +359,10 @@ def fetch(
     reparse: bool = typer.Option(
         False,
         "--reparse",
-        help="Only read the products and ingredients of documents an older adme stored, from "
-        "--cache or the file they came from (paragraphs and predictions stay); lists those "
-        "whose XML is gone. Rerunning the same --from does the same for its documents.",
+        help="Only read the products and ingredients of documents an older adme stored (with "
+        "--sections: also the sections of documents stored without), from --cache or the file "
+        "they came from (paragraphs and predictions stay); lists those whose XML is gone. "
+        "Rerunning the same --from does the same for its documents.",
     ),
     batch_size: int = typer.Option(
         100,
@@ -377,13 +378,13 @@ def fetch(
     from adme.fetch import fetch as run_fetch
 
     if reparse:
-        from adme.reparse import reparse_products
+        from adme.reparse import reparse
 
         given = {"--from": from_path, "--drug": drug, "--unii": unii, "--ndc": ndc}
         given.update(
             {"--setid": setid, "--since": since, "--release": release, "--updates": updates}
         )
-        done = reparse_products(db, cache, [flag for flag, value in given.items() if value])
+        done = reparse(db, cache, [flag for flag, value in given.items() if value], sections)
         for set_id, source in done.missing:
             typer.echo(f"no XML: {set_id} ({source or 'no source recorded'})", err=True)
         for source, fault in done.failed:

@@ -1,11 +1,13 @@
-"""`adme fetch --reparse`: read the products of documents stored before adme read products.
+"""`adme fetch --reparse [--sections]`: read what stored documents lack from their XML.
 
-A database written by an older adme holds documents whose `products_found` is NULL. Their raw
-XML is looked up in the cache (by sha256: every label fetched from DailyMed, and `--from` input
-stored with `--keep-xml`), else at the `source` they were read from (a file, or a member of a
-ZIP, when it is still there with the same bytes). Only `products` and `ingredients` are
-written (store.fill_products): paragraphs, predictions and every other stored row stay as they
-are. Documents whose XML is found nowhere are listed, so the user can fetch them again.
+A database written by an older adme holds documents whose `products_found` is NULL; one
+fetched without `--sections` holds documents whose `sections_found` is NULL. Their raw XML is
+looked up in the cache (by sha256: every label fetched from DailyMed, and `--from` input stored
+with `--keep-xml`), else at the `source` they were read from (a file, or a member of a ZIP,
+when it is still there with the same bytes). Only `products` and `ingredients` (and with
+`--sections`, `sections`) are written (store.fill_products, fill_sections): paragraphs,
+predictions and every other stored row stay as they are. Documents whose XML is found nowhere
+are listed, so the user can fetch them again.
 """
 
 from __future__ import annotations
@@ -28,13 +30,19 @@ class ReparseSummary:
     """What one --reparse did."""
 
     filled: int = 0  # documents whose products were read
+    sections_filled: int | None = None  # documents whose sections were kept (None: not asked)
     missing: list[tuple[str, str]] = field(default_factory=list)  # (set_id, source): no XML
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source, fault)
 
     def line(self) -> str:
         """One-line summary printed at the end of `adme fetch --reparse`."""
+        kept = (
+            ""
+            if self.sections_filled is None
+            else f", sections kept for {count(self.sections_filled, 'stored document')}"
+        )
         return (
-            f"products read for {count(self.filled, 'stored document')}; "
+            f"products read for {count(self.filled, 'stored document')}{kept}; "
             f"{len(self.missing)} without XML in the cache or at their source, "
             f"{len(self.failed)} that no longer parse{'s' if len(self.failed) == 1 else ''}"
         )
@@ -48,8 +56,11 @@ class _Stored:
     source: str
 
 
-def reparse_products(db_path, cache_dir, other_inputs: Sequence[str] = ()) -> ReparseSummary:
-    """Fill in the products of every stored document that has none read yet (see module).
+def reparse(
+    db_path, cache_dir, other_inputs: Sequence[str] = (), sections: bool = False
+) -> ReparseSummary:
+    """Fill in the products of every stored document that has none read yet, and with
+    `sections` the sections of those stored without (see module).
 
     `other_inputs` are the fetch options given beside --reparse, which works alone.
     """
@@ -58,20 +69,22 @@ def reparse_products(db_path, cache_dir, other_inputs: Sequence[str] = ()) -> Re
     if not Path(db_path).is_file():
         raise AdmeError(f"{db_path}: database does not exist (nothing to reparse)")
     cache.check_root(Path(cache_dir))
-    summary = ReparseSummary()
+    summary = ReparseSummary(sections_filled=0 if sections else None)
     con = store.connect(db_path)
     try:
         pending = [
             _Stored(*row)
             for row in con.execute(
                 "SELECT document_id, set_id, sha256, coalesce(source, '') FROM documents "
-                "WHERE products_found IS NULL ORDER BY document_id"
+                "WHERE products_found IS NULL OR ($sections AND sections_found IS NULL) "
+                "ORDER BY document_id",
+                {"sections": sections},
             ).fetchall()
         ]
         batch: list[Document] = []
         for stored, data in _raw_xml(pending, Path(cache_dir), summary):
             try:
-                document = parse_spl(data, stored.source, stored.sha256, sections=False)
+                document = parse_spl(data, stored.source, stored.sha256, sections)
             except SplError as exc:
                 summary.failed.append((stored.source, exc.fault))
                 continue
@@ -80,12 +93,18 @@ def reparse_products(db_path, cache_dir, other_inputs: Sequence[str] = ()) -> Re
                 continue
             batch.append(document)
             if len(batch) >= BATCH_SIZE:
-                summary.filled += store.fill_products(con, batch)
+                _fill(con, batch, summary)
                 batch = []
-        summary.filled += store.fill_products(con, batch)
+        _fill(con, batch, summary)
     finally:
         con.close()
     return summary
+
+
+def _fill(con, batch: list[Document], summary: ReparseSummary) -> None:
+    summary.filled += store.fill_products(con, batch)
+    if summary.sections_filled is not None:
+        summary.sections_filled += store.fill_sections(con, batch)
 
 
 def _raw_xml(

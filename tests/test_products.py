@@ -499,7 +499,7 @@ def test_reparse_reads_products_from_cache_file_or_zip_and_lists_the_rest(tmp_pa
     import zipfile
 
     from adme import cache
-    from adme.reparse import reparse_products
+    from adme.reparse import reparse
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -517,7 +517,7 @@ def test_reparse_reads_products_from_cache_file_or_zip_and_lists_the_rest(tmp_pa
     (folder / LIPITOR.name).unlink()
     (folder / HUMIRA.name).unlink()
 
-    summary = reparse_products(db, tmp_path / "cache")
+    summary = reparse(db, tmp_path / "cache")
     assert summary.filled == 3 and summary.failed == []
     humira_set = "608d4f0d-b19f-46d3-749a-7159aa5f933d"
     assert summary.missing == [(humira_set, str(folder / HUMIRA.name))]
@@ -527,7 +527,7 @@ def test_reparse_reads_products_from_cache_file_or_zip_and_lists_the_rest(tmp_pa
     assert sorted(_rows(db, "SELECT * FROM ingredients")) == filled
     assert _rows(db, "SELECT set_id FROM documents WHERE products_found IS NULL") == [(humira_set,)]
 
-    again = reparse_products(db, tmp_path / "cache")
+    again = reparse(db, tmp_path / "cache")
     assert again.filled == 0 and len(again.missing) == 1
     assert sorted(_rows(db, "SELECT * FROM ingredients")) == filled
 

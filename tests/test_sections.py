@@ -263,3 +263,20 @@ def test_pretrain_on_sections_with_checkpoints(fetched, tmp_path):
         assert (output / f"checkpoint-{step}" / "tokenizer.json").is_file()
     assert not (output / "checkpoint-3").exists()
     shutil.rmtree(output)
+
+
+def test_reparse_with_sections_fills_them_from_the_files_the_labels_came_from(
+    sample_db, fetched, tmp_path
+):
+    args = ["fetch", "--reparse", "--sections", "--db", str(sample_db)]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        "products read for 0 stored documents, sections kept for 46 stored documents; "
+        "0 without XML in the cache or at their source, 0 that no longer parse"
+    )
+    assert section_rows(sample_db) == section_rows(fetched)
+    assert sections_found(sample_db) == sections_found(fetched)
+    again = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "c")])
+    assert "sections kept for 0 stored documents" in again.stdout
+    assert section_rows(sample_db) == section_rows(fetched)
