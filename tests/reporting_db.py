@@ -209,6 +209,39 @@ def build(db_path: Path, *, predictions: bool = True, runs: bool = True) -> Path
     return db_path
 
 
+def add_unlabelled_document(db_path: Path, name: str, title: str, texts: tuple[str, ...]) -> None:
+    """One more label (set id `set-NAME`) whose paragraphs have no heading, so no rule label."""
+    paragraphs = tuple(
+        Paragraph(
+            ordinal=i,
+            section_path="Pharmacokinetics",
+            heading=None,
+            text=text,
+            kind="prose",
+            rule_label=None,
+            rule_reason=None,
+        )
+        for i, text in enumerate(texts)
+    )
+    document = Document(
+        document_id=f"set-{name}-v1",
+        set_id=f"set-{name}",
+        version=1,
+        effective_date=dt.date(2024, 1, 1),
+        title=title,
+        doc_type="34391-3",
+        source=f"{name}.xml",
+        sha256=f"sha-{name}",
+        pk_found="43682-4",
+        paragraphs=paragraphs,
+    )
+    con = store.connect(db_path)
+    try:
+        store.write_documents(con, [document])
+    finally:
+        con.close()
+
+
 def table_rows(db_path: Path, table: str) -> list[tuple]:
     """Every row of TABLE in a stable order, to show a failed command changed nothing."""
     con = store.connect(db_path, read_only=True)

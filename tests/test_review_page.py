@@ -3,7 +3,6 @@ a real headless Chromium (Selenium): answer with the keyboard, undo, reload, all
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from adme import store
 from adme.cli import app as cli_app
 from adme.model_id import model_id
 from adme.serve import create_app, start_line
-from adme.spl import Document, Paragraph
 from tests import reporting_db
 from tests.label_helpers import build_classifier
 from tests.live_server import LiveServer
@@ -29,35 +27,7 @@ EXTRA_TEXTS = (  # unlabelled paragraphs of one more label, so the queue holds f
 
 def add_unlabelled_label(db_path: Path) -> None:
     """One more label whose paragraphs have no heading, hence no rule label."""
-    paragraphs = tuple(
-        Paragraph(
-            ordinal=i,
-            section_path="Pharmacokinetics",
-            heading=None,
-            text=text,
-            kind="prose",
-            rule_label=None,
-            rule_reason=None,
-        )
-        for i, text in enumerate(EXTRA_TEXTS)
-    )
-    document = Document(
-        document_id="set-extra-v1",
-        set_id="set-extra",
-        version=1,
-        effective_date=dt.date(2024, 1, 1),
-        title="EXTRADRUG tablets",
-        doc_type="34391-3",
-        source="extra.xml",
-        sha256="sha-extra",
-        pk_found="43682-4",
-        paragraphs=paragraphs,
-    )
-    con = store.connect(db_path)
-    try:
-        store.write_documents(con, [document])
-    finally:
-        con.close()
+    reporting_db.add_unlabelled_document(db_path, "extra", "EXTRADRUG tablets", EXTRA_TEXTS)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import shutil
 import subprocess
@@ -17,7 +16,6 @@ from typer.testing import CliRunner
 from adme import reports, reviews, store
 from adme.cli import app
 from adme.errors import AdmeError
-from adme.spl import Document, Paragraph
 from tests import reporting_db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,32 +24,9 @@ SHARED_TEXT = "Metformin is not metabolised and binds no protein."
 
 def add_generic_copy(db_path: Path) -> None:
     """A second label holding a word-for-word copy of a metformin paragraph (as generics do)."""
-    paragraph = Paragraph(
-        ordinal=0,
-        section_path="Pharmacokinetics",
-        heading=None,
-        text=SHARED_TEXT,
-        kind="prose",
-        rule_label=None,
-        rule_reason=None,
+    reporting_db.add_unlabelled_document(
+        db_path, "generic", "METFORMIN (a generic)", (SHARED_TEXT,)
     )
-    document = Document(
-        document_id="set-generic-v1",
-        set_id="set-generic",
-        version=1,
-        effective_date=dt.date(2024, 1, 1),
-        title="METFORMIN (a generic)",
-        doc_type="34391-3",
-        source="generic.xml",
-        sha256="sha-generic",
-        pk_found="43682-4",
-        paragraphs=(paragraph,),
-    )
-    con = store.connect(db_path)
-    try:
-        store.write_documents(con, [document])
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
