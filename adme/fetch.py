@@ -273,7 +273,7 @@ class _Ingest:
         # Documents stored before adme read products, or (with `sections`) stored without
         # their sections, are parsed again when met, to fill those in (store.fill_products,
         # fill_sections); so their digests do not count as stored.
-        self.unscanned = store.documents_to_fill(con, sections)
+        self.unscanned = {row[0] for row in store.documents_to_fill(con, sections)}
         self.by_hash = {
             h: d for h, d in store.document_ids_by_hash(con).items() if d not in self.unscanned
         }

@@ -72,15 +72,7 @@ def reparse(
     summary = ReparseSummary(sections_filled=0 if sections else None)
     con = store.connect(db_path)
     try:
-        pending = [
-            _Stored(*row)
-            for row in con.execute(
-                "SELECT document_id, set_id, sha256, coalesce(source, '') FROM documents "
-                "WHERE products_found IS NULL OR ($sections AND sections_found IS NULL) "
-                "ORDER BY document_id",
-                {"sections": sections},
-            ).fetchall()
-        ]
+        pending = [_Stored(*row) for row in store.documents_to_fill(con, sections)]
         batch: list[Document] = []
         for stored, data in _raw_xml(pending, Path(cache_dir), summary):
             try:

@@ -440,15 +440,14 @@ def document_ids_by_hash(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute("SELECT sha256, document_id FROM documents").fetchall())
 
 
-def documents_to_fill(con: duckdb.DuckDBPyConnection, sections: bool = True) -> set[str]:
-    """document_ids stored before adme read products, or (with `sections`) stored without
-    their sections: an ingest parses them again when met, to fill those in."""
-    rows = con.execute(
-        "SELECT document_id FROM documents WHERE products_found IS NULL "
-        "OR ($sections AND sections_found IS NULL)",
-        {"sections": sections},
-    )
-    return {r[0] for r in rows.fetchall()}
+def documents_to_fill(
+    con: duckdb.DuckDBPyConnection, sections: bool = True
+) -> list[tuple[str, str, str, str]]:
+    """(document_id, set_id, sha256, source) of the documents stored before adme read products,
+    or (with `sections`) stored without their sections: an ingest or --reparse parses them
+    again to fill those in."""
+    query = sql_text("queries/documents_to_fill")
+    return con.execute(query, {"sections": sections}).fetchall()
 
 
 def documents_without_products(con: duckdb.DuckDBPyConnection) -> set[str]:
