@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -93,12 +93,14 @@ def parse_or_fault(
 
 
 def _hash_and_parse(
-    data: bytes, source: str, known: dict[str, str], sections: bool
+    data: bytes, source: str, known: Container[str], sections: bool
 ) -> tuple[str, Document | str | None]:
-    """Run on a parse thread: the digest of `data`, and its parse unless `known` holds it.
+    """Run on a parse thread or process: the digest of `data`, and its parse unless `known`
+    holds it.
 
-    `known` is the ingest's digest -> document_id map, only read here (the main thread alone
-    writes it, and re-checks the digest when it takes the result, in input order).
+    `known` is the ingest's digest -> document_id map on a thread, only read here (the main
+    thread alone writes it, and re-checks the digest when it takes the result, in input
+    order); in a process, the digests stored when the pool started.
     """
     digest = cache.sha256_of(data)
     if digest in known:
@@ -587,9 +589,9 @@ def _ingest_in_parallel(
         held -= len(item.data)
         digest, result = future.result()
         # Checked again here, in input order: the same bytes may come twice in one input.
+        # `result` is None only for digests stored when the thread looked, which `by_hash`
+        # never loses, so is_stored then says so (as in `_settle_read`).
         if not ing.is_stored(digest):
-            if result is None:  # stored when the thread looked, so is_stored cannot be False
-                result = ing.parse(item.data, item.source, digest)
             ing.accept(item.source, item.data, digest, result)
 
     for item in items:
