@@ -65,14 +65,15 @@ app = typer.Typer(
 # Usage: `db: DbExisting = DEFAULT_DB`. Help text says what the option is for the command family,
 # so `--db` on a command that refuses a missing file never claims it is created.
 DEFAULT_DB = Path("data/adme.duckdb")
-DbExisting = Annotated[
-    Path,
-    typer.Option("--db", metavar="FILE", help="DuckDB file; it must exist (adme fetch makes it)."),
-]
-DbCreated = Annotated[
-    Path,
-    typer.Option("--db", metavar="FILE", help="DuckDB file; created if missing."),
-]
+
+
+def db_option(help_text: str) -> object:
+    """The --db option with the help a command family needs (the annotation of its `db`)."""
+    return Annotated[Path, typer.Option("--db", metavar="FILE", help=help_text)]
+
+
+DbExisting = db_option("DuckDB file; it must exist (adme fetch makes it).")
+DbCreated = db_option("DuckDB file; created if missing.")
 Cache = Annotated[
     Path,
     typer.Option("--cache", metavar="FOLDER", help="Content-addressed cache of raw SPL XML."),
@@ -948,15 +949,10 @@ def label(
     device: Device = "auto",
     precision: Precision = "auto",
     progress: Progress = True,
-    db: Annotated[
-        Path,
-        typer.Option(
-            "--db",
-            metavar="FILE",
-            help="DuckDB file: created if missing when PATH gives labels to store; without PATH "
-            "it must exist.",
-        ),
-    ] = DEFAULT_DB,
+    db: db_option(
+        "DuckDB file: created if missing when PATH gives labels to store; without PATH "
+        "it must exist."
+    ) = DEFAULT_DB,
     cache: Cache = Path("data/cache"),
 ) -> None:
     """Store new labels and write one prediction per paragraph and model into the database."""
@@ -1007,15 +1003,10 @@ def evaluate(
     max_length: ModelMaxLength = None,
     device: Device = "auto",
     precision: Precision = "auto",
-    db: Annotated[
-        Path,
-        typer.Option(
-            "--db",
-            metavar="FILE",
-            help="DuckDB file the run is stored in: created if missing with --gold; --on reads "
-            "it, so there it must exist.",
-        ),
-    ] = DEFAULT_DB,
+    db: db_option(
+        "DuckDB file the run is stored in: created if missing with --gold; --on reads "
+        "it, so there it must exist."
+    ) = DEFAULT_DB,
 ) -> None:
     """Score a model on hand labels or a split's test part; store the result as a run."""
     from adme.evaluate import evaluate as run_evaluate
@@ -1220,14 +1211,9 @@ def serve(
     max_length: ModelMaxLength = None,
     device: Device = "auto",
     precision: Precision = "auto",
-    db: Annotated[
-        Path,
-        typer.Option(
-            "--db",
-            metavar="FILE",
-            help="DuckDB file GET /documents reads (read-only; POST /label works without it).",
-        ),
-    ] = DEFAULT_DB,
+    db: db_option(
+        "DuckDB file GET /documents reads (read-only; POST /label works without it)."
+    ) = DEFAULT_DB,
 ) -> None:
     """Serve the review page (/review), POST /label, GET /documents/{set_id}, GET /health.
 
