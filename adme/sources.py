@@ -77,12 +77,40 @@ class Reject:
 
 @dataclass(frozen=True)
 class InnerZip:
-    """A ZIP member that is itself a ZIP (a release's label), read but not yet unpacked: a parse
-    process unpacks it (`iter_zip_bytes`), so inflating and hashing its XML leave this one."""
+    """A ZIP member that is itself a ZIP (a release's label), not yet unpacked: a parse process
+    unpacks it (`iter_zip_bytes`), so inflating and hashing its XML leave this one.
+
+    Stored uncompressed in a ZIP file on disk (as DailyMed packs its releases), it is not even
+    read here: it comes as where its bytes lie (`path`, `offset`, `size`; `data` empty), and
+    the parse process reads them there (`read`), so none of a release's bytes (3 GB a part,
+    images mostly) pass through this process or the pipe to the parse processes.
+    """
 
     source: str
     data: bytes
     depth: int  # the depth its members are read at
+    path: str | None = None  # the outer ZIP file holding it, when `data` is to be read there
+    offset: int = 0
+    size: int = 0
+
+    def read(self) -> bytes | Reject:
+        """Its bytes: `data`, or those at `offset` in `path`.
+
+        Read in place, the member's own CRC is not checked (only its image would go unchecked:
+        the XML inside is checked against its CRC when it is inflated).
+        """
+        if self.path is None:
+            return self.data
+        try:
+            with open(self.path, "rb") as handle:
+                data = os.pread(handle.fileno(), self.size, self.offset)
+        except OSError as exc:
+            return Reject(self.source, f"cannot read file: {exc.strerror or exc}")
+        if len(data) != self.size:
+            return Reject(
+                self.source, f"truncated ZIP member: {len(data)} of {self.size} bytes readable"
+            )
+        return data
 
 
 Item = RawSpl | Reject
@@ -170,6 +198,11 @@ def iter_zip(
         if fault:
             yield Reject(source, fault)
             continue
+        if not unpack and depth < MAX_ZIP_DEPTH and _is_zip_name(info.filename):
+            in_place = _stored_in_place(archive, info, source, depth + 1)
+            if in_place is not None:
+                yield in_place
+                continue
         try:
             data = _read_capped(archive, info)
         except _TooBig as exc:
@@ -186,6 +219,37 @@ def iter_zip(
             yield InnerZip(source, data, depth + 1)
         else:
             yield from iter_zip_bytes(data, source, depth + 1)
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # a member's local file header
+_LOCAL_SIG = b"PK\x03\x04"
+
+
+def _stored_in_place(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, depth: int
+) -> InnerZip | None:
+    """An inner ZIP stored uncompressed in a ZIP file on disk, as where its bytes lie; None
+    when it must be read through `zipfile` (deflated, encrypted, an archive in memory, or a
+    local header `zipfile` would refuse, so the refusal stays its own)."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    path = archive.filename
+    try:
+        fileno = archive.fp.fileno()
+        header = os.pread(fileno, _LOCAL_HEADER.size, info.header_offset)
+        if not path or len(header) != _LOCAL_HEADER.size:
+            return None
+        signature, _, flags, method, *_, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+        name = os.pread(fileno, name_length, info.header_offset + _LOCAL_HEADER.size)
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return None
+    encoding = "utf-8" if flags & 0x800 else "cp437"
+    if signature != _LOCAL_SIG or method != zipfile.ZIP_STORED or flags & 0x1:
+        return None
+    if name.decode(encoding, "replace") != info.orig_filename:
+        return None
+    offset = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    return InnerZip(source, b"", depth, os.path.abspath(path), offset, info.compress_size)
 
 
 def iter_zip_bytes(data: bytes, name: str, depth: int = 1) -> Iterator[Item]:

@@ -13,6 +13,7 @@ import pytest
 from adme import cache, sources
 from adme.errors import AdmeError, SplError
 from tests.spl_inputs import (
+    inner_zip,
     sample_files,
     write_inner_zip_folder,
     write_release,
@@ -68,6 +69,54 @@ def test_folder_of_inner_zips(tmp_path):
     items = list(sources.iter_spl(folder))
     assert sorted(i.data for i in items) == sorted(xmls)
     assert not rejects(items)
+
+
+def _inner_zips(release):
+    return list(sources.iter_files([release], unpack=False))
+
+
+def test_stored_inner_zips_are_handed_out_by_position_and_read_there(tmp_path):
+    # DailyMed stores its inner ZIPs uncompressed: the parse processes read them in place, so
+    # a release's gigabytes (images mostly) never pass through adme's main process.
+    xmls = [f.read_bytes() for f in sample_files(3)]
+    release = write_release(tmp_path / "release.zip", xmls)
+    packed = _inner_zips(release)
+    with zipfile.ZipFile(release) as archive:
+        members = sorted((f"{release}!{i.filename}", archive.read(i)) for i in archive.infolist())
+    assert [(p.source, p.read()) for p in packed] == members
+    assert all(p.data == b"" and p.path == str(release.resolve()) for p in packed)
+    assert all(p.depth == 2 for p in packed)
+
+
+def test_deflated_inner_zips_are_read_through_zipfile(tmp_path):
+    xml = sample_files(1)[0].read_bytes()
+    release = tmp_path / "release.zip"
+    with zipfile.ZipFile(release, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("prescription/20240101_x.zip", inner_zip(xml))
+    (packed,) = _inner_zips(release)
+    assert packed.path is None and packed.read() == packed.data == inner_zip(xml)
+
+
+def test_an_inner_zip_gone_when_read_in_place_is_a_reject(tmp_path):
+    release = write_release(tmp_path / "release.zip", [sample_files(1)[0].read_bytes()])
+    (packed,) = _inner_zips(release)
+    with release.open("r+b") as handle:  # the file shrank after it was listed
+        handle.truncate(packed.offset + 10)
+    reject = packed.read()
+    assert reject == sources.Reject(
+        packed.source, f"truncated ZIP member: 10 of {packed.size} bytes readable"
+    )
+    release.unlink()
+    assert packed.read().reason.startswith("cannot read file: ")
+
+
+def test_an_inner_zip_whose_local_header_disagrees_is_refused_as_zipfile_refuses_it(tmp_path):
+    release = write_release(tmp_path / "release.zip", [sample_files(1)[0].read_bytes()])
+    data = bytearray(release.read_bytes())
+    data[30] ^= 0x20  # the local header's name, "prescription/..." -> "Prescription/..."
+    release.write_bytes(bytes(data))
+    (reject,) = _inner_zips(release)
+    assert reject.reason.startswith("unreadable ZIP member: File name in directory")
 
 
 @pytest.mark.parametrize(
