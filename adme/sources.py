@@ -234,19 +234,22 @@ def _stored_in_place(
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
         return None
     path = archive.filename
+    # One read: the local header and the name the central directory gives the member.
     try:
-        fileno = archive.fp.fileno()
-        header = os.pread(fileno, _LOCAL_HEADER.size, info.header_offset)
-        if not path or len(header) != _LOCAL_HEADER.size:
-            return None
-        signature, _, flags, method, *_, name_length, extra_length = _LOCAL_HEADER.unpack(header)
-        name = os.pread(fileno, name_length, info.header_offset + _LOCAL_HEADER.size)
-    except (OSError, AttributeError, io.UnsupportedOperation):
+        expected = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+        header = os.pread(archive.fp.fileno(), _LOCAL_HEADER.size + expected, info.header_offset)
+    except (OSError, AttributeError, io.UnsupportedOperation, UnicodeEncodeError):
         return None
-    encoding = "utf-8" if flags & 0x800 else "cp437"
+    if not path or len(header) != _LOCAL_HEADER.size + expected:
+        return None
+    signature, _, flags, method, *_, name_length, extra_length = _LOCAL_HEADER.unpack_from(header)
     if signature != _LOCAL_SIG or method != zipfile.ZIP_STORED or flags & 0x1:
         return None
-    if name.decode(encoding, "replace") != info.orig_filename:
+    name = header[_LOCAL_HEADER.size :]
+    if (
+        name_length != expected
+        or name.decode("utf-8" if flags & 0x800 else "cp437", "replace") != info.orig_filename
+    ):
         return None
     offset = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
     return InnerZip(source, b"", depth, os.path.abspath(path), offset, info.compress_size)
