@@ -172,16 +172,13 @@ def _unpack_hash_and_parse(
     packed: sources.InnerZip, sections: bool
 ) -> list[tuple[str, str | None, Document | str | None]]:
     """Run in a parse process: the labels of an inner ZIP as `_read_hash_and_parse` gives one
-    file's, each with its source: reading it (`InnerZip.read`), inflating and hashing the XML
+    file's, each with its source: reading it (`InnerZip.labels`), inflating and hashing the XML
     are done here too."""
-    data = packed.read()
-    if isinstance(data, sources.Reject):
-        return [(data.source, None, data.reason)]
     return [
         (item.source, None, item.reason)
         if isinstance(item, sources.Reject)
         else (item.source, *_hash_and_parse(item.data, item.source, _stored_at_start, sections))
-        for item in sources.iter_zip_bytes(data, packed.source, packed.depth)
+        for item in packed.labels()
     ]
 
 

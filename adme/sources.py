@@ -78,12 +78,12 @@ class Reject:
 @dataclass(frozen=True)
 class InnerZip:
     """A ZIP member that is itself a ZIP (a release's label), not yet unpacked: a parse process
-    unpacks it (`iter_zip_bytes`), so inflating and hashing its XML leave this one.
+    unpacks it (`labels`), so inflating and hashing its XML leave this one.
 
     Stored uncompressed in a ZIP file on disk (as DailyMed packs its releases), it is not even
     read here: it comes as where its bytes lie (`path`, `offset`, `size`; `data` empty), and
-    the parse process reads them there (`read`), so none of a release's bytes (3 GB a part,
-    images mostly) pass through this process or the pipe to the parse processes.
+    the parse process reads there only what it needs (the inner ZIP's directory and its XML),
+    so a release's images (most of its 3 GB a part) are neither read from disk nor piped.
     """
 
     source: str
@@ -93,24 +93,61 @@ class InnerZip:
     offset: int = 0
     size: int = 0
 
-    def read(self) -> bytes | Reject:
-        """Its bytes: `data`, or those at `offset` in `path`.
+    def labels(self) -> Iterator[Item]:
+        """Every SPL XML inside, or a Reject per bad member, as `iter_zip_bytes` gives them.
 
-        Read in place, the member's own CRC is not checked (only its image would go unchecked:
-        the XML inside is checked against its CRC when it is inflated).
+        Read in place, the member's own CRC is not checked: its image bytes are never read,
+        and the XML inside is checked against its own CRC when it is inflated.
         """
         if self.path is None:
-            return self.data
+            yield from iter_zip_bytes(self.data, self.source, self.depth)
+            return
         try:
-            with open(self.path, "rb") as handle:
-                data = os.pread(handle.fileno(), self.size, self.offset)
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below, after the generator
         except OSError as exc:
-            return Reject(self.source, f"cannot read file: {exc.strerror or exc}")
-        if len(data) != self.size:
-            return Reject(
-                self.source, f"truncated ZIP member: {len(data)} of {self.size} bytes readable"
-            )
-        return data
+            yield Reject(self.source, f"cannot read file: {exc.strerror or exc}")
+            return
+        with handle:
+            readable = max(0, min(self.size, os.fstat(handle.fileno()).st_size - self.offset))
+            if readable < self.size:
+                yield Reject(
+                    self.source, f"truncated ZIP member: {readable} of {self.size} bytes readable"
+                )
+                return
+            window = _Window(handle.fileno(), self.offset, self.size)
+            yield from _iter_whole_zip(window, self.size, self.source, depth=self.depth)
+
+
+class _Window(io.RawIOBase):
+    """Read-only file view of `size` bytes at `offset` of an open file (positioned reads, so
+    the file's own position is never moved)."""
+
+    def __init__(self, fileno: int, offset: int, size: int):
+        super().__init__()
+        self._fileno, self._offset, self._size, self._position = fileno, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if base + position < 0:
+            raise OSError(f"negative seek position {base + position}")
+        self._position = base + position
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        count = max(0, min(len(buffer), self._size - self._position))
+        data = os.pread(self._fileno, count, self._offset + self._position) if count else b""
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
 
 
 Item = RawSpl | Reject
@@ -301,9 +338,15 @@ def zip_end_fault(handle: BinaryIO, size: int) -> str | None:
     record must end exactly where the file ends, and the central directory it points at (ZIP64
     included) must end exactly where that record (or the ZIP64 one) starts.
     """
-    tail_size = min(size, _EOCD.size + _MAX_COMMENT)
+    # An end record without a comment (every DailyMed ZIP) is the last 22 bytes: read those
+    # first, and the 64 kB a comment may take only when they are not one.
+    tail_size = min(size, _EOCD.size)
     tail = _read_at(handle, size - tail_size, tail_size)
     found = _find_end_record(tail)
+    if found is None and size > tail_size:
+        tail_size = min(size, _EOCD.size + _MAX_COMMENT)
+        tail = _read_at(handle, size - tail_size, tail_size)
+        found = _find_end_record(tail)
     if found is None:
         if not _read_at(handle, 0, 4).startswith((_ZIP_MAGIC, _EOCD_SIG)):
             return "not a valid ZIP file: neither a ZIP header nor an end record"

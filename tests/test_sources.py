@@ -81,11 +81,30 @@ def test_stored_inner_zips_are_handed_out_by_position_and_read_there(tmp_path):
     xmls = [f.read_bytes() for f in sample_files(3)]
     release = write_release(tmp_path / "release.zip", xmls)
     packed = _inner_zips(release)
-    with zipfile.ZipFile(release) as archive:
-        members = sorted((f"{release}!{i.filename}", archive.read(i)) for i in archive.infolist())
-    assert [(p.source, p.read()) for p in packed] == members
     assert all(p.data == b"" and p.path == str(release.resolve()) for p in packed)
     assert all(p.depth == 2 for p in packed)
+    read_in_place = [item for p in packed for item in p.labels()]
+    assert read_in_place == list(sources.iter_spl(release))  # what unpacking here gives
+    assert sorted(i.data for i in read_in_place) == sorted(xmls)
+
+
+def test_reading_in_place_skips_the_images(tmp_path, monkeypatch):
+    xml = sample_files(1)[0].read_bytes()
+    image = os.urandom(2_000_000)
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("label.xml", xml, zipfile.ZIP_DEFLATED)
+        archive.writestr("image.jpg", image)
+    release = tmp_path / "release.zip"
+    with zipfile.ZipFile(release, "w") as archive:
+        archive.writestr("prescription/20240101_x.zip", inner.getvalue())
+    (packed,) = _inner_zips(release)
+    read = []
+    real_pread = os.pread
+    monkeypatch.setattr(sources.os, "pread", lambda *a: read.append(a[1]) or real_pread(*a))
+    (item,) = packed.labels()
+    assert item.data == xml
+    assert 0 < sum(read) < len(xml)  # the deflated XML and the directory, not the image
 
 
 def test_deflated_inner_zips_are_read_through_zipfile(tmp_path):
@@ -94,7 +113,8 @@ def test_deflated_inner_zips_are_read_through_zipfile(tmp_path):
     with zipfile.ZipFile(release, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("prescription/20240101_x.zip", inner_zip(xml))
     (packed,) = _inner_zips(release)
-    assert packed.path is None and packed.read() == packed.data == inner_zip(xml)
+    assert packed.path is None and packed.data == inner_zip(xml)
+    assert [i.data for i in packed.labels()] == [xml]
 
 
 def test_an_inner_zip_gone_when_read_in_place_is_a_reject(tmp_path):
@@ -102,12 +122,25 @@ def test_an_inner_zip_gone_when_read_in_place_is_a_reject(tmp_path):
     (packed,) = _inner_zips(release)
     with release.open("r+b") as handle:  # the file shrank after it was listed
         handle.truncate(packed.offset + 10)
-    reject = packed.read()
+    (reject,) = packed.labels()
     assert reject == sources.Reject(
         packed.source, f"truncated ZIP member: 10 of {packed.size} bytes readable"
     )
     release.unlink()
-    assert packed.read().reason.startswith("cannot read file: ")
+    (reject,) = packed.labels()
+    assert reject.reason.startswith("cannot read file: ")
+
+
+def test_an_inner_zip_damaged_in_place_is_a_reject_not_a_crash(tmp_path):
+    release = write_release(tmp_path / "release.zip", [sample_files(1)[0].read_bytes()])
+    (packed,) = _inner_zips(release)
+    data = bytearray(release.read_bytes())
+    data[packed.offset + packed.size - 10] ^= 0xFF  # in the inner ZIP's end record
+    data[packed.offset + 40] ^= 0xFF  # in its XML's deflated bytes
+    release.write_bytes(bytes(data))
+    (reject,) = packed.labels()
+    assert reject.source.startswith(packed.source) and "ZIP" in reject.reason
+    assert "\n" not in reject.reason
 
 
 def test_an_inner_zip_whose_local_header_disagrees_is_refused_as_zipfile_refuses_it(tmp_path):
