@@ -162,8 +162,11 @@ Precision = Annotated[
         callback=precision_choice,
         help="How a BERT model computes. auto: on the CPU bf16 where the CPU has native bf16 "
         "(AMX, AVX512-BF16), else int8 Linear layers (faster; the full model's label on "
-        ">= 99.5% of paragraphs, see benchmarks/RESULTS.md); on a GPU the usual path. full: "
-        "the exact full-precision model. int8, bf16: those, on the CPU. TF-IDF ignores it.",
+        ">= 99.5% of paragraphs, see benchmarks/RESULTS.md, but int8 scales a batch's "
+        "activations together, so a paragraph's probabilities, and ~1% of labels, can change "
+        "with --batch-size and its batch-mates); on a GPU the usual path. full: the exact "
+        "full-precision model, the same probabilities whatever the batch. int8, bf16: those, "
+        "on the CPU. TF-IDF ignores it.",
     ),
 ]
 

@@ -24,7 +24,8 @@ def check_precision(precision: str) -> str:
 def native_bf16() -> bool:
     """Whether this CPU multiplies bf16 in hardware (AMX or AVX512-BF16).
 
-    Without it bf16 is emulated and slower than fp32, so `auto` takes int8 there. The checks
+    Without it bf16 is emulated and slower than fp32, so `auto` takes int8 there (whose
+    per-batch activation scales make a paragraph's probabilities depend on its batch). The checks
     are torch's private helpers: a torch without them counts as no native bf16.
     """
     import torch
