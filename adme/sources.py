@@ -268,16 +268,16 @@ def _stored_in_place(
     """An inner ZIP stored uncompressed in a ZIP file on disk, as where its bytes lie; None
     when it must be read through `zipfile` (deflated, encrypted, an archive in memory, or a
     local header `zipfile` would refuse, so the refusal stays its own)."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+    path = archive.filename  # None for an archive in memory
+    if not path or info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
         return None
-    path = archive.filename
     # One read: the local header and the name the central directory gives the member.
     try:
         expected = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
         header = os.pread(archive.fp.fileno(), _LOCAL_HEADER.size + expected, info.header_offset)
     except (OSError, AttributeError, io.UnsupportedOperation, UnicodeEncodeError):
         return None
-    if not path or len(header) != _LOCAL_HEADER.size + expected:
+    if len(header) != _LOCAL_HEADER.size + expected:
         return None
     signature, _, flags, method, *_, name_length, extra_length = _LOCAL_HEADER.unpack_from(header)
     if signature != _LOCAL_SIG or method != zipfile.ZIP_STORED or flags & 0x1:

@@ -131,15 +131,22 @@ def test_an_inner_zip_gone_when_read_in_place_is_a_reject(tmp_path):
     assert reject.reason.startswith("cannot read file: ")
 
 
-def test_an_inner_zip_damaged_in_place_is_a_reject_not_a_crash(tmp_path):
+@pytest.mark.parametrize(
+    ("where", "fault"),
+    [
+        (lambda packed: packed.offset + packed.size - 10, "damaged ZIP"),  # its end record
+        (lambda packed: packed.offset + 30 + 40 + 500, "unreadable ZIP member"),  # its XML
+    ],
+    ids=["end record", "deflated XML"],
+)
+def test_an_inner_zip_damaged_in_place_is_a_reject_not_a_crash(tmp_path, where, fault):
     release = write_release(tmp_path / "release.zip", [sample_files(1)[0].read_bytes()])
     (packed,) = _inner_zips(release)
     data = bytearray(release.read_bytes())
-    data[packed.offset + packed.size - 10] ^= 0xFF  # in the inner ZIP's end record
-    data[packed.offset + 40] ^= 0xFF  # in its XML's deflated bytes
+    data[where(packed)] ^= 0xFF  # the XML's local header is 30 bytes and a 40-byte name
     release.write_bytes(bytes(data))
     (reject,) = packed.labels()
-    assert reject.source.startswith(packed.source) and "ZIP" in reject.reason
+    assert reject.source.startswith(packed.source) and fault in reject.reason
     assert "\n" not in reject.reason
 
 
